@@ -1,0 +1,84 @@
+"""`aggregator demo`: serve the sample outlets on 127.0.0.1, crawl them into SQLite, show what came in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from aggregator.database import Database
+from aggregator.demo.server import SiteServer
+from aggregator.sources import SourceCatalog, parse_sources
+from models import Item, Sighting
+
+DEMO_DIR = Path(__file__).parent
+SITE_DIR = DEMO_DIR / "site"
+
+
+def demo_catalog(base: str) -> SourceCatalog:
+    """The demo sources with the local server's address filled in."""
+    path = DEMO_DIR / "sources.toml"
+    return parse_sources(path.read_text(encoding="utf-8").replace("@@BASE@@", base), path)
+
+
+def demo_settings(settings: Any) -> Any:
+    """Politeness delays exist for other people's servers; the demo server is ours."""
+    crawl = settings.crawl.model_copy(update={"download_delay": 0.0, "autothrottle": False, "concurrent_per_host": 8})
+    demo = settings.model_copy(update={"crawl": crawl})
+    demo.config_dir = settings.config_dir
+    return demo
+
+
+def run_demo(obj: Any, *, keep_serving: bool, crawl: Callable[..., Any]) -> None:
+    settings = demo_settings(obj.settings)
+    if obj.db_url:
+        url = obj.db_url
+    else:
+        path = settings.data_path / "demo.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)  # each demo starts from an empty database
+        url = f"sqlite:///{path}"
+    with SiteServer(SITE_DIR) as server:
+        click.echo(f"demo outlets served at {server.base}/ (fictional sample outlets, see {SITE_DIR}/MANIFEST.md)")
+        catalog = demo_catalog(server.base)
+        db = Database(url)
+        click.echo("\n== first crawl: every source is new ==")
+        crawl(obj, db, catalog, None, quiet=False, settings=settings)
+        click.echo("\n== second crawl: conditional GET, nothing re-parsed ==")
+        crawl(obj, db, catalog, [s.id for s in catalog.sources], quiet=True, settings=settings)
+        _show(db, settings)
+        db.close()
+        click.echo(f"\ndatabase: {url}")
+        click.echo(f"try:  aggregator --db {url} sources check")
+        click.echo(f"      aggregator --db {url} export --format jsonl | head -3")
+        if keep_serving:
+            click.echo(f"serving {server.base}/ until Ctrl-C")
+            try:
+                server.thread.join()
+            except KeyboardInterrupt:
+                pass
+
+
+def _show(db: Database, settings: Any) -> None:
+    with db.session() as session:
+        total = session.scalar(select(func.count()).select_from(Item)) or 0
+        with_text = session.scalar(select(func.count()).select_from(Item).where(Item.text != "")) or 0
+        carried = session.scalar(select(func.count()).select_from(Sighting)) or 0
+        by_lang = session.execute(select(Item.language, func.count()).group_by(Item.language)).all()
+        latest = session.execute(
+            select(Item.published_at, Item.source_id, Item.language, Item.title)
+            .order_by(Item.published_at.desc().nulls_last())
+            .limit(8)
+        ).all()
+    langs = ", ".join(f"{lang or '?'}: {n}" for lang, n in by_lang)
+    click.echo(
+        f"\n{total} items stored ({langs}); {with_text} with full text; "
+        f"{carried - total} copies of the same article folded into existing items"
+    )
+    click.echo(f"newest items (times in {settings.timezone}):")
+    for published, source_id, lang, title in latest:
+        when = published.astimezone(settings.zone).strftime("%m-%d %H:%M") if published else "     -     "
+        click.echo(f"  {when}  [{lang or '?'}] {title[:80]}  ({source_id})")

@@ -1,0 +1,64 @@
+"""Make untrusted feed and page HTML safe to show (nh3, the ammonia sanitizer) and turn it into plain text."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin
+
+import nh3
+
+# Tags a summary may keep when shown; everything else (script, style, iframe, form ...) is dropped
+# with its attributes, and nh3 removes on* handlers and javascript: URLs.
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol",
+    "p", "pre", "q", "s", "small", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "u", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+_URL_ATTR = re.compile(r'\b(href|src)="([^"]*)"')
+_BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr|pre|figure|section|article)>|<br\s*/?>", re.I)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+
+
+def clean_html(markup: str, base_url: str | None = None) -> str:
+    """Sanitised HTML with relative links made absolute against `base_url`."""
+    if not markup:
+        return ""
+    cleaned = nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+    if base_url and ('href="' in cleaned or 'src="' in cleaned):
+        cleaned = _URL_ATTR.sub(lambda m: _absolute(m, base_url), cleaned)
+    return cleaned.strip()
+
+
+def _absolute(match: re.Match[str], base_url: str) -> str:
+    value = html.unescape(match.group(2))
+    if re.match(r"^[a-z][a-z0-9+.-]*:", value, re.I):
+        return match.group(0)
+    return f'{match.group(1)}="{html.escape(urljoin(base_url, value), quote=True)}"'
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, paragraphs kept as lines."""
+    if not markup:
+        return ""
+    if "<" not in markup and "&" not in markup:
+        return _tidy(markup)
+    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", markup)
+    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, attributes={})
+    return _tidy(html.unescape(stripped))
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text)
+    return _NEWLINES.sub("\n", text).strip()

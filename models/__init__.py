@@ -1,0 +1,8 @@
+"""SQLAlchemy 2.x typed ORM: the tables and nothing else."""
+
+from models.base import Base, UTCDateTime
+from models.fetch import Fetch
+from models.item import Item, Sighting
+from models.source import Source
+
+__all__ = ["Base", "Fetch", "Item", "Sighting", "Source", "UTCDateTime"]

@@ -1,0 +1,214 @@
+"""The spider for every configured source: feeds, sitemaps and listing pages, plus their article pages."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy.http import Response, TextResponse
+
+from aggregator.crawl_plan import CrawlPlan, CrawlTask
+from aggregator.errors import ParseError
+from aggregator.extract import extract_article
+from aggregator.feeds import parse_feed
+from aggregator.listings import parse_listing
+from aggregator.polling import cache_max_age, retry_after
+from aggregator.settings import Settings
+from aggregator.sitemaps import parse_sitemap
+from aggregator.source_state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
+from spiders.failures import describe_failure, describe_status
+from spiders.items import ArticleFailed, ArticleFetched
+
+# Every status reaches the callback except redirects, which RedirectMiddleware must still follow.
+HANDLED_STATUSES = [304, *range(400, 600)]
+MAX_CHILD_SITEMAPS = 3
+
+
+class SourcesSpider(scrapy.Spider):
+    """Fetches each task's URL once, parses it by kind, and queues the article pages to extract."""
+
+    name = "sources"
+
+    def __init__(self, plan: CrawlPlan, progress: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.progress = progress
+        self.app_settings = Settings.model_validate(plan.settings)
+        self.tasks = {t.source_id: t for t in plan.tasks}
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for task in self.plan.tasks:
+            if task.kind == "spider":
+                continue
+            yield self.source_request(task, task.url, primary=True)
+            for item_id, url in task.pending_articles:
+                yield self.article_request(task.source_id, item_id, url)
+
+    def source_request(self, task: CrawlTask, url: str, *, primary: bool) -> scrapy.Request:
+        headers = {}
+        if primary:
+            if task.etag:
+                headers["If-None-Match"] = task.etag
+            if task.last_modified:
+                headers["If-Modified-Since"] = task.last_modified
+        if task.kind == "feed":
+            headers["Accept"] = (
+                "application/rss+xml, application/atom+xml, application/feed+json, "
+                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+            )
+        return scrapy.Request(
+            url,
+            headers=headers,
+            callback=self.parse_source,
+            errback=self.source_failed,
+            dont_filter=True,
+            meta={
+                "source_id": task.source_id,
+                "primary": primary,
+                "started": time.monotonic(),
+                "started_at": datetime.now(UTC),
+                "handle_httpstatus_list": HANDLED_STATUSES,
+                # Feeds and sitemaps are published for machines; robots.txt governs pages.
+                "dont_obey_robotstxt": task.kind in ("feed", "sitemap"),
+            },
+        )
+
+    def article_request(self, source_id: str, item_id: int, url: str) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            dont_filter=True,
+            priority=-1,  # sources first, so one slow article site cannot delay every feed
+            meta={"source_id": source_id, "item_id": item_id, "handle_httpstatus_list": HANDLED_STATUSES},
+        )
+
+    def _report(self, response: Response, outcome: str, **fields: Any) -> FetchReport:
+        meta = response.meta
+        headers = response.headers
+        return FetchReport(
+            source_id=meta["source_id"],
+            url=response.request.url if response.request else response.url,
+            started_at=meta["started_at"],
+            outcome=outcome,
+            http_status=response.status,
+            bytes=len(response.body),
+            duration_ms=int((time.monotonic() - meta["started"]) * 1000),
+            etag=_header(headers, b"ETag"),
+            last_modified=_header(headers, b"Last-Modified"),
+            max_age_seconds=cache_max_age(_header(headers, b"Cache-Control")),
+            retry_after_seconds=retry_after(_header(headers, b"Retry-After"), datetime.now(UTC)),
+            primary=meta["primary"],
+            **fields,
+        )
+
+    def parse_source(self, response: Response) -> Iterator[Any]:
+        task = self.tasks[response.meta["source_id"]]
+        if response.status == 304:
+            yield self._report(response, NOT_MODIFIED)
+            return
+        if response.status >= 400:
+            yield self._report(response, ERROR, error=describe_status(response.status))
+            return
+        body_hash = hashlib.sha256(response.body).hexdigest()
+        if response.meta["primary"] and body_hash == task.body_hash:
+            yield self._report(response, UNCHANGED, body_hash=body_hash)
+            return
+        try:
+            report, children = self._parse_by_kind(task, response)
+        except ParseError as exc:
+            yield self._report(response, ERROR, error=str(exc), body_hash=body_hash)
+            return
+        report.body_hash = body_hash
+        yield report
+        for child in children:
+            yield self.source_request(task, child, primary=False)
+
+    def _parse_by_kind(self, task: CrawlTask, response: Response) -> tuple[FetchReport, list[str]]:
+        headers = {k.decode("latin-1"): v[0].decode("latin-1") for k, v in response.headers.items() if v}
+        if task.kind == "feed":
+            feed = parse_feed(
+                response.body,
+                source_id=task.source_id,
+                url=response.url,
+                headers=headers,
+                language=task.language,
+            )
+            return self._report(
+                response,
+                OK,
+                entries=feed.entries,
+                feed_title=feed.title,
+                ttl_seconds=feed.ttl_seconds,
+                warnings=feed.warnings,
+                duplicate_guids=feed.duplicate_guids,
+            ), []
+        if task.kind == "sitemap":
+            opts = task.options
+            result = parse_sitemap(
+                response.body,
+                source_id=task.source_id,
+                url=response.url,
+                language=task.language,
+                include=opts.get("include"),
+                exclude=opts.get("exclude"),
+                max_age_days=float(opts.get("max_age_days", 7)),
+                max_items=int(opts.get("max_items", 200)),
+            )
+            newest = sorted(result.children, key=lambda c: c[1] or datetime.min.replace(tzinfo=UTC))
+            children = [url for url, _ in reversed(newest)][: int(opts.get("max_sitemaps", MAX_CHILD_SITEMAPS))]
+            return self._report(response, OK, entries=result.entries), children
+        if task.kind == "listing":
+            if not isinstance(response, TextResponse):
+                raise ParseError("parse: listing page is not text/HTML")
+            entries = parse_listing(
+                response.text,
+                source_id=task.source_id,
+                url=response.url,
+                options=task.options,
+                language=task.language,
+            )
+            return self._report(response, OK, entries=entries), []
+        raise ParseError(f"parse: unknown source kind {task.kind!r}")
+
+    def source_failed(self, failure: Any) -> Iterator[FetchReport]:
+        request = failure.request
+        meta = request.meta
+        yield FetchReport(
+            source_id=meta["source_id"],
+            url=request.url,
+            started_at=meta["started_at"],
+            outcome=ERROR,
+            duration_ms=int((time.monotonic() - meta["started"]) * 1000),
+            error=describe_failure(failure, self.app_settings.crawl.max_response_bytes),
+            primary=meta["primary"],
+        )
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        if response.status >= 400:
+            yield ArticleFailed(meta["source_id"], meta["item_id"], describe_status(response.status))
+            return
+        if not isinstance(response, TextResponse):
+            yield ArticleFailed(meta["source_id"], meta["item_id"], "extract: article page is not HTML")
+            return
+        try:
+            article = extract_article(response.text, response.url)
+        except ParseError as exc:
+            yield ArticleFailed(meta["source_id"], meta["item_id"], str(exc))
+            return
+        yield ArticleFetched(meta["source_id"], meta["item_id"], article)
+
+    def article_failed(self, failure: Any) -> Iterator[ArticleFailed]:
+        meta = failure.request.meta
+        message = describe_failure(failure, self.app_settings.crawl.max_response_bytes)
+        yield ArticleFailed(meta["source_id"], meta["item_id"], message)
+
+
+def _header(headers: Any, name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1").strip() if value else None
