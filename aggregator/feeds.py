@@ -218,10 +218,9 @@ def _why_not_a_feed(body: bytes, headers: Mapping[str, str], parsed: Any) -> str
     head = body[:2048].lstrip().lower()
     ctype = headers.get("content-type", "")
     if b"<html" in head or b"<!doctype html" in head or "html" in ctype:
-        links = [m.group(1).decode("utf-8", "replace") for m in _FEED_LINK.finditer(body[:200_000])]
         hrefs = []
-        for tag in links:
-            found = _HREF.search(tag.encode())
+        for tag in _FEED_LINK.finditer(body[:200_000]):
+            found = _HREF.search(tag.group(0))
             if found:
                 hrefs.append(found.group(1).decode("utf-8", "replace"))
         hint = f"; the page advertises feed(s): {', '.join(hrefs[:3])}" if hrefs else ""

@@ -89,8 +89,15 @@ class SourceConfig(BaseModel):
     @model_validator(mode="after")
     def _options_fit_kind(self) -> SourceConfig:
         opts = self.options
-        if self.kind is Kind.LISTING and not opts.get("link_selector") and not opts.get("item_selector"):
-            raise ValueError("a listing source needs options.item_selector or options.link_selector")
+        if self.kind is Kind.LISTING:
+            if not opts.get("link_selector") and not opts.get("item_selector"):
+                raise ValueError("a listing source needs options.item_selector or options.link_selector")
+            from aggregator.listings import check_selectors
+
+            try:
+                check_selectors(opts)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
         if self.kind is Kind.SPIDER and not isinstance(opts.get("spider"), str):
             raise ValueError("a spider source needs options.spider = 'module:Class'")
         for key in ("include", "exclude"):

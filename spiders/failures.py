@@ -6,46 +6,47 @@ from http import HTTPStatus
 from typing import Any
 
 from scrapy.exceptions import IgnoreRequest
-from twisted.internet.defer import CancelledError
-from twisted.internet.error import (
-    ConnectError,
-    ConnectionRefusedError,
-    DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
-)
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+# Scrapy 2.13+ raises its own exception types, older ones Twisted's: both are matched by name so the
+# message stays the same whichever version is installed.
+_BY_NAME = {
+    "TimeoutError": "timed out (no complete response within the download timeout)",
+    "TCPTimedOutError": "timed out (no complete response within the download timeout)",
+    "DownloadTimeoutError": "timed out (no complete response within the download timeout)",
+    "DNSLookupError": "DNS lookup failed",
+    "CannotResolveHostError": "DNS lookup failed",
+    "ConnectionRefusedError": "connection refused",
+    "DownloadConnectionRefusedError": "connection refused",
+    "ConnectError": "cannot connect",
+    "UnsupportedURLSchemeError": "unsupported URL scheme",
+}
+_SIZE = "response larger than the {limit:,} byte limit, download cancelled"
 
 
 def describe_failure(failure: Any, max_bytes: int) -> str:
     """One line for a failed request: what went wrong, in words a maintainer can act on."""
     exc = failure.value
-    if isinstance(exc, TimeoutError | TCPTimedOutError):
-        return "fetch: timed out (no complete response within the download timeout)"
-    if isinstance(exc, DNSLookupError):
-        return f"fetch: DNS lookup failed: {exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "fetch: connection refused"
-    if isinstance(exc, ConnectError):
-        return f"fetch: cannot connect: {exc}"
-    if isinstance(exc, CancelledError):
-        text = str(exc)
-        if "max" in text.lower() or "size" in text.lower() or not text:
-            return f"fetch: response larger than the {max_bytes:,} byte limit, download cancelled"
-        return f"fetch: download cancelled: {text}"
-    if isinstance(exc, ResponseNeverReceived | ResponseFailed):
-        reasons = "; ".join(str(r.value) for r in getattr(exc, "reasons", [])[:2]) or str(exc)
-        if "size" in reasons.lower() or "maxsize" in reasons.lower():
-            return f"fetch: response larger than the {max_bytes:,} byte limit, download cancelled"
+    name = type(exc).__name__
+    text = str(exc)
+    if name in _BY_NAME:
+        return f"fetch: {_BY_NAME[name]}"
+    if name in ("CancelledError", "DownloadCancelledError"):
+        if not text or "size" in text.lower():
+            return "fetch: " + _SIZE.format(limit=max_bytes)
+        return f"fetch: download cancelled: {text[:300]}"
+    if name in ("ResponseNeverReceived", "ResponseFailed", "ResponseDataLossError", "DownloadFailedError"):
+        reasons = "; ".join(str(r.value) for r in getattr(exc, "reasons", [])[:2]) or text
+        if "size" in reasons.lower():
+            return "fetch: " + _SIZE.format(limit=max_bytes)
         return f"fetch: connection failed before a complete response: {reasons[:300]}"
     if isinstance(exc, IgnoreRequest):
-        text = str(exc) or "request dropped"
-        if "robots" in text.lower() or "Forbidden by robots.txt" in text:
+        lowered = text.lower()
+        if "robots" in lowered:
             return "fetch: robots.txt forbids this page"
-        if "redirect" in text.lower():
+        if "redirect" in lowered:
             return f"fetch: too many redirects ({text})"
-        return f"fetch: request dropped: {text}"
-    return f"fetch: {type(exc).__name__}: {str(exc)[:300]}"
+        return f"fetch: request dropped: {text or 'no reason given'}"
+    return f"fetch: {name}: {text[:300]}"
 
 
 def describe_status(status: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from aggregator.sitemaps import parse_sitemap
 from aggregator.source_state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
 from spiders.failures import describe_failure, describe_status
 from spiders.items import ArticleFailed, ArticleFetched
+
+log = logging.getLogger(__name__)
 
 # Every status reaches the callback except redirects, which RedirectMiddleware must still follow.
 HANDLED_STATUSES = [304, *range(400, 600)]
@@ -123,6 +126,11 @@ class SourcesSpider(scrapy.Spider):
         except ParseError as exc:
             yield self._report(response, ERROR, error=str(exc), body_hash=body_hash)
             return
+        except Exception as exc:  # a parser bug must cost this source only, and be recorded on it
+            log.exception("parse: %s crashed on %s", task.source_id, response.url)
+            error = f"parse: unexpected {type(exc).__name__}: {exc}"[:500]
+            yield self._report(response, ERROR, error=error, body_hash=body_hash)
+            return
         report.body_hash = body_hash
         yield report
         for child in children:
@@ -200,6 +208,10 @@ class SourcesSpider(scrapy.Spider):
             article = extract_article(response.text, response.url)
         except ParseError as exc:
             yield ArticleFailed(meta["source_id"], meta["item_id"], str(exc))
+            return
+        except Exception as exc:  # same rule as for sources: record it, never lose the crawl
+            log.exception("extract: crashed on %s", response.url)
+            yield ArticleFailed(meta["source_id"], meta["item_id"], f"extract: unexpected {type(exc).__name__}: {exc}")
             return
         yield ArticleFetched(meta["source_id"], meta["item_id"], article)
 
