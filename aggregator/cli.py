@@ -92,7 +92,7 @@ def main() -> None:
     except AggregatorError as exc:
         if verbose:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo("error: " + " ".join(str(exc).split()), err=True)  # always one line
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -29,7 +29,7 @@ def cache_max_age(cache_control: str | None) -> float | None:
     """max-age (or s-maxage) from a Cache-Control header, in seconds."""
     if not cache_control:
         return None
-    match = re.search(r"(?:s-)?max-age\s*=\s*\"?(\d+)", cache_control, re.IGNORECASE)
+    match = re.search(r"(?:s-maxage|max-age)\s*=\s*\"?(\d+)", cache_control, re.IGNORECASE)
     return float(match.group(1)) if match else None
 
 
