@@ -72,12 +72,11 @@ def _child_main() -> int:
     from spiders.sites import load_spider
     from spiders.sources import SourcesSpider
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     plan = plan_from_json(sys.stdin.read())
     settings = Settings.model_validate(plan.settings)
-    process = CrawlerProcess(
-        {**scrapy_settings(settings.crawl), **plan.extra_scrapy_settings}, install_root_handler=False
-    )
+    # Scrapy installs the root log handler at LOG_LEVEL (WARNING): its per-item DEBUG lines would
+    # otherwise format every stored entry into the log.
+    process = CrawlerProcess({**scrapy_settings(settings.crawl), **plan.extra_scrapy_settings})
     process.crawl(SourcesSpider, plan=plan, progress="stdout")
     for task in plan.tasks:
         if task.kind != "spider":

@@ -1,0 +1,133 @@
+"""Crawl benchmark: N local feeds x M items through the whole crawl into SQLite, against bare feedparser.
+
+    python bench/crawl.py [--feeds 500] [--items 50]
+
+Prints items/s end to end, CPU seconds per 1,000 items and peak memory of the crawl process, the time to
+re-crawl every feed when nothing changed (304, and same body without validators), and in the same run the
+throughput of bare `feedparser.parse` on the same bytes (the baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import feedparser
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aggregator.database import Database  # noqa: E402
+from aggregator.feeds import parse_feed  # noqa: E402
+from aggregator.settings import CrawlSettings, Settings  # noqa: E402
+from aggregator.sources import parse_sources  # noqa: E402
+from spiders.process import crawl_sources  # noqa: E402
+from tests import feedgen  # noqa: E402
+from tests.httpserver import Reply, TestServer  # noqa: E402
+
+WORDS = (
+    "cartel border patrol seizure fentanyl port entry smuggling tunnel sicarios plaza extortion migrants "
+    "asylum shelter customs inspection officers federal prosecutors indictment network laundering Sinaloa "
+    "Jalisco Sonora Chihuahua Tamaulipas Nogales Laredo checkpoint trafficking weapons rifles ammunition "
+    "attack designation terrorist financing sanctions Treasury authorities investigation arrests police"
+).split()
+
+
+def summary(rng: random.Random) -> str:
+    paragraphs = []
+    for _ in range(rng.randint(3, 6)):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(25, 45))]
+        link = f'<a href="/topic/{rng.choice(WORDS)}">{words[0]}</a>'
+        paragraphs.append(f"<p>{' '.join(words[1:])} {link} <em>{rng.choice(WORDS)}</em>.</p>")
+    return "".join(paragraphs)
+
+
+def build_feeds(base: str, feeds: int, items: int) -> list[bytes]:
+    rng = random.Random(7)
+    out = []
+    for f in range(feeds):
+        entries = [
+            feedgen.item(n, f"{base}/s{f}", title=" ".join(rng.choice(WORDS) for _ in range(9)), summary=summary(rng))
+            for n in range(items)
+        ]
+        out.append(feedgen.rss20(entries, title=f"Bench feed {f}"))
+    return out
+
+
+def baseline(bodies: list[bytes], items: int) -> tuple[float, float, float]:
+    """items/s of feedparser defaults, of feedparser without its sanitiser, and of our parse_feed."""
+    sample = bodies[: max(1, min(len(bodies), 40))]
+    rates = []
+    for fn in (
+        lambda b: feedparser.parse(b),
+        lambda b: feedparser.parse(b, sanitize_html=False, resolve_relative_uris=False),
+        lambda b: parse_feed(b, source_id="x", url="http://127.0.0.1/feed"),
+    ):
+        started = time.perf_counter()
+        for body in sample:
+            fn(body)
+        rates.append(len(sample) * items / (time.perf_counter() - started))
+    return rates[0], rates[1], rates[2]
+
+
+def crawl_once(db: Database, settings: Settings, catalog: object, wanted: list[str] | None) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    outcome = crawl_sources(db, settings, catalog, wanted=wanted)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if outcome.exit_code != 0:
+        raise SystemExit(f"crawl failed, see {outcome.log_path}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=50)
+    args = parser.parse_args()
+    total = args.feeds * args.items
+    with TestServer() as server, tempfile.TemporaryDirectory() as tmp:
+        bodies = build_feeds(server.base, args.feeds, args.items)
+        for n, body in enumerate(bodies):
+            server.add(f"/etag/{n}", Reply(body=body, etag=True))
+            server.add(f"/plain/{n}", Reply(body=body))
+        mean_kb = sum(len(b) for b in bodies) / total / 1024
+        print(f"{args.feeds} feeds x {args.items} items = {total:,} items, {mean_kb:.1f} KB per item (RSS bytes)")
+        fp_default, fp_fast, ours = baseline(bodies, args.items)
+        print(f"baseline  feedparser.parse, defaults:              {fp_default:8,.0f} items/s")
+        print(f"          feedparser.parse, no sanitise/resolve:   {fp_fast:8,.0f} items/s")
+        print(f"          aggregator parse_feed (+ nh3 sanitise):  {ours:8,.0f} items/s")
+
+        crawl = CrawlSettings(download_delay=0, autothrottle=False, concurrent_requests=32, concurrent_per_host=32,
+                              retry_times=0, timeout=60)
+        settings = Settings(data_dir=tmp, crawl=crawl)
+        settings.config_dir = Path(tmp) / "config"
+        for variant in ("etag", "plain"):
+            toml = "".join(
+                f'[[source]]\nid = "{variant}{n}"\nname = "B{n}"\nkind = "feed"\nurl = "{server.base}/{variant}/{n}"\n'
+                'language = "en"\ntier = "news"\n'
+                for n in range(args.feeds)
+            )
+            catalog = parse_sources(toml, Path("bench.toml"))
+            db = Database(f"sqlite:///{tmp}/{variant}.sqlite")
+            wall, cpu = crawl_once(db, settings, catalog, None)
+            if variant == "etag":
+                peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                print(f"first crawl:   {wall:6.1f} s wall, {total / wall:8,.0f} items/s end to end "
+                      f"({total / wall / fp_default:.1f}x bare feedparser), {cpu / total * 1000:.2f} CPU s per "
+                      f"1,000 items, crawl process peak RSS {peak_mb:.0f} MB")
+            ids = [s.id for s in catalog.sources]
+            wall, cpu = crawl_once(db, settings, catalog, ids)
+            how = "304 Not Modified" if variant == "etag" else "same body, no validators"
+            print(f"re-crawl ({how}): {wall:5.2f} s wall for {args.feeds} feeds, {cpu:.2f} CPU s")
+            db.close()
+
+
+if __name__ == "__main__":
+    main()
