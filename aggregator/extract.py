@@ -7,8 +7,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import trafilatura
-
 from aggregator.entry import Article
 from aggregator.errors import ParseError
 
@@ -30,6 +28,8 @@ def extract_article(html: str, url: str) -> Article:
         raise ParseError(f"extract: empty page at {url}")
     if len(html) > MAX_HTML_CHARS:
         raise ParseError(f"extract: page too large to extract ({len(html)} characters) at {url}")
+    import trafilatura  # heavy; only crawls that fetch article pages need it
+
     try:
         doc: Any = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=False

@@ -13,7 +13,7 @@ from lxml import etree
 
 from aggregator.entry import Entry
 from aggregator.errors import ParseError
-from aggregator.feeds import FUTURE_TOLERANCE
+from aggregator.feed_entry import FUTURE_TOLERANCE
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
 

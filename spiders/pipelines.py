@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import sys
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,9 @@ from models import Item
 
 log = logging.getLogger(__name__)
 
+STATE_BATCH = 100
+STATE_FLUSH_SECONDS = 1.0
+
 
 class StorePipeline:
     """Stores each FetchReport in one transaction (items and source state together), then queues the
@@ -32,6 +36,8 @@ class StorePipeline:
         self.crawler = crawler
         self.db: Database | None = None
         self.buffered: dict[str, list[Entry]] = defaultdict(list)
+        self.pending_states: list[FetchReport] = []
+        self.last_flush = time.monotonic()
         self.rng = random.Random()
 
     @classmethod
@@ -65,6 +71,7 @@ class StorePipeline:
             )
             self._store_report(report)
         self.buffered.clear()
+        self._flush_states()
         if self.db is not None:
             self.db.close()
 
@@ -72,7 +79,10 @@ class StorePipeline:
         from spiders.items import ArticleFailed, ArticleFetched
 
         if isinstance(item, FetchReport):
-            self._store_report(item)
+            if item.entries:
+                self._store_report(item)
+            else:
+                self._queue_state(item)
         elif isinstance(item, Entry):
             self.buffered[item.source_id].append(item)
         elif isinstance(item, ArticleFetched):
@@ -80,6 +90,47 @@ class StorePipeline:
         elif isinstance(item, ArticleFailed):
             self._article_failed(item)
         return item
+
+    def _queue_state(self, report: FetchReport) -> None:
+        # Reports without entries (304, unchanged, errors) only touch the source row: they are stored
+        # together, because one transaction per source would dominate a re-crawl of hundreds of feeds.
+        # A kill before the flush loses nothing but the fact that these sources were checked.
+        self.pending_states.append(report)
+        if len(self.pending_states) >= STATE_BATCH or time.monotonic() - self.last_flush > STATE_FLUSH_SECONDS:
+            self._flush_states()
+
+    def _flush_states(self) -> None:
+        self.last_flush = time.monotonic()
+        reports, self.pending_states = self.pending_states, []
+        if not reports or self.db is None:
+            return
+        now = datetime.now(UTC)
+        try:
+            with self.db.session() as session:
+                for report in reports:
+                    record_fetch(
+                        session, report, crawl_id=self.spider.plan.crawl_id, policy=self.policy, now=now, rng=self.rng
+                    )
+        except (SQLAlchemyError, ValueError, KeyError):
+            log.exception("store: batch of %d source states failed; storing them one by one", len(reports))
+            for report in reports:
+                self._store_report(report)
+            return
+        for report in reports:
+            self._emit(
+                {
+                    "event": "fetch",
+                    "source_id": report.source_id,
+                    "outcome": report.outcome,
+                    "status": report.http_status,
+                    "error": report.error,
+                    "primary": report.primary,
+                    "new": 0,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "duplicates": 0,
+                }
+            )
 
     def _store_report(self, report: FetchReport) -> None:
         assert self.db is not None
