@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.entry import Article, Entry
-from aggregator.sanitize import html_to_text
+from aggregator.sanitize import clean_html_to_text
 from aggregator.urls import guid_key, url_key
 from models import Item, Sighting
 
@@ -113,14 +113,16 @@ def store_entries(
         new_rows.append(row)
 
     if new_rows:
-        ids = session.execute(insert(Item).returning(Item.id, sort_by_parameter_order=True), new_rows)
+        # The Core table, not the ORM entity: a plain multi-row INSERT without the ORM's bulk bookkeeping.
+        items: Table = Item.__table__  # type: ignore[assignment]
+        ids = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), new_rows)
         for index, (item_id,) in enumerate(ids):
             result.new_ids.append(item_id)
             for s in pending_new[index]:
                 s["item_id"] = item_id
                 sightings.append(s)
     if sightings:
-        session.execute(insert(Sighting), sightings)
+        session.execute(insert(Sighting.__table__), sightings)  # type: ignore[arg-type]
     return result
 
 
@@ -136,7 +138,7 @@ def _lookup(session: Session, column: Any, values: set[str]) -> dict[str, int | 
 
 
 def _prepare(entry: Entry) -> dict[str, Any]:
-    summary_text = html_to_text(entry.summary_html)
+    summary_text = clean_html_to_text(entry.summary_html)
     body = _body(entry, summary_text)
     key = _key_of(entry)
     row: dict[str, Any] = {

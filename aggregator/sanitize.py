@@ -19,10 +19,14 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-_URL_ATTR = re.compile(r'\b(href|src)="([^"]*)"')
+# Only relative URLs need joining; absolute ones (most of them) never reach the callback.
+_RELATIVE_URL_ATTR = re.compile(r'\b(href|src)="(?![a-zA-Z][a-zA-Z0-9+.-]*:)([^"]*)"')
+# nh3's serialiser quotes every attribute with ", so a tag ends at the first > outside quotes.
+_ORIGIN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
+_SERIALISED_TAG = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr|pre|figure|section|article)>|<br\s*/?>", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
+_NEWLINES = re.compile(r" ?\n\s*")
 
 
 def clean_html(markup: str, base_url: str | None = None) -> str:
@@ -37,15 +41,29 @@ def clean_html(markup: str, base_url: str | None = None) -> str:
         link_rel="noopener noreferrer nofollow",
     )
     if base_url and ('href="' in cleaned or 'src="' in cleaned):
-        cleaned = _URL_ATTR.sub(lambda m: _absolute(m, base_url), cleaned)
+        cleaned = _RELATIVE_URL_ATTR.sub(lambda m: _absolute(m, base_url), cleaned)
     return cleaned.strip()
 
 
 def _absolute(match: re.Match[str], base_url: str) -> str:
     value = html.unescape(match.group(2))
-    if re.match(r"^[a-z][a-z0-9+.-]*:", value, re.I):
-        return match.group(0)
-    return f'{match.group(1)}="{html.escape(urljoin(base_url, value), quote=True)}"'
+    if value.startswith("/") and not value.startswith("//") and "/." not in value:
+        # The common case, a path from the site root: no need for urljoin's full resolution.
+        root = _ORIGIN.match(base_url)
+        joined = root.group(0) + value if root else urljoin(base_url, value)
+    else:
+        joined = urljoin(base_url, value)
+    return f'{match.group(1)}="{html.escape(joined, quote=True)}"'
+
+
+def clean_html_to_text(cleaned: str) -> str:
+    """Plain text of HTML that `clean_html` produced: cheaper than `html_to_text`, no second parse."""
+    if not cleaned:
+        return ""
+    if "<" not in cleaned and "&" not in cleaned:
+        return _tidy(cleaned)
+    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", cleaned)
+    return _tidy(html.unescape(_SERIALISED_TAG.sub("", marked)))
 
 
 def html_to_text(markup: str) -> str:
