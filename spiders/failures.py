@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
 
@@ -29,7 +30,8 @@ def describe_failure(failure: Any, max_bytes: int) -> str:
     name = type(exc).__name__
     text = str(exc)
     if name in _BY_NAME:
-        return f"fetch: {_BY_NAME[name]}"
+        host = urlsplit(getattr(failure.request, "url", "") or "").hostname if hasattr(failure, "request") else None
+        return f"fetch: {_BY_NAME[name]}" + (f" ({host})" if host and "DNS" in _BY_NAME[name] else "")
     if name in ("CancelledError", "DownloadCancelledError"):
         if not text or "size" in text.lower():
             return "fetch: " + _SIZE.format(limit=max_bytes)

@@ -180,3 +180,50 @@ def test_listing_whose_selector_stops_matching_is_flagged(tmp_path: Path, sqlite
         assert src is not None and src.error_count == 1
         assert s.scalar(select(func.count()).select_from(Fetch)) == 1
     db.close()
+
+
+def test_site_spider_and_a_broken_spider_path(tmp_path: Path, sqlite_url: str, server: TestServer) -> None:
+    server.add(
+        "/custom",
+        Reply(body=b'<ul><li data-url="/a/1">Uno</li><li data-url="/a/2">Dos</li></ul>', content_type="text/html"),
+    )
+    cat = catalog(
+        source(
+            "custom",
+            server.url("/custom"),
+            kind="spider",
+            language="es",
+            options={"spider": "tests.sitespider:DataListSpider"},
+        ),
+        source("nospider", server.url("/custom"), kind="spider", options={"spider": "tests.nowhere:Nothing"}),
+    )
+    db = Database(sqlite_url)
+    lines = lines_by_source(run(db, fast_settings(tmp_path), cat))
+    assert lines["custom"].outcome == "ok" and lines["custom"].new == 2
+    assert lines["nospider"].outcome == "error" and "cannot load 'tests.nowhere:Nothing'" in (
+        lines["nospider"].error or ""
+    )
+    with db.session() as s:
+        titles = sorted(s.scalars(select(Item.title).where(Item.source_id == "custom")))
+        assert titles == ["Dos", "Uno"]
+    db.close()
+
+
+def test_crawl_into_postgresql(tmp_path: Path, postgres_url: str, server: TestServer) -> None:
+    """The whole crawl, dedupe across sources included, on PostgreSQL."""
+    base = server.base
+    shared = [feedgen.item(n, base) for n in range(3)]
+    server.add("/one", Reply(body=feedgen.rss20(shared), etag=True))
+    server.add("/two", Reply(body=feedgen.atom([dict(it, guid=f"urn:two:{n}") for n, it in enumerate(shared)])))
+    cat = catalog(source("one", server.url("/one")), source("two", server.url("/two"), language="es"))
+    db = Database(postgres_url)
+    settings = fast_settings(tmp_path)
+    lines = lines_by_source(run(db, settings, cat))
+    assert lines["one"].new + lines["two"].new == 3
+    assert lines["one"].duplicates + lines["two"].duplicates == 3
+    again = lines_by_source(run(db, settings, cat, wanted=["one", "two"]))
+    assert again["one"].outcome == "not_modified" and again["two"].outcome == "unchanged"
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 3
+        assert s.scalar(select(func.count()).select_from(Sighting)) == 6
+    db.close()
