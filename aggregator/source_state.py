@@ -100,15 +100,23 @@ def record_fetch(
     now: datetime,
     fulltext: bool = False,
     rng: random.Random | None = None,
+    fetch_log: list[dict[str, Any]] | None = None,
 ) -> IngestResult:
-    """Store the report's entries and the source's new state in the caller's transaction."""
+    """Store the report's entries and the source's new state in the caller's transaction.
+
+    With `fetch_log`, the fetch-log row is appended there for the caller to insert in bulk.
+    """
     source = session.get(Source, report.source_id)
     if source is None:
         raise KeyError(f"store: unknown source {report.source_id!r}")
     result = store_entries(session, report.source_id, report.entries, now=now, fulltext=fulltext)
     failed = report.outcome == ERROR
     warning = "warning: " + "; ".join(report.warnings)[:2000] if report.warnings else None
-    _log_fetch(session, report, result, crawl_id, warning)
+    row = _fetch_row(report, result, crawl_id, warning)
+    if fetch_log is None:
+        session.execute(insert(Fetch), [row])
+    else:
+        fetch_log.append(row)
     if not report.primary:
         if failed:
             source.last_error, source.last_error_at = report.error, now
@@ -145,25 +153,29 @@ def record_fetch(
     return result
 
 
-def _log_fetch(session: Session, report: FetchReport, result: IngestResult, crawl_id: str, warning: str | None) -> None:
-    session.execute(
-        insert(Fetch).values(
-            crawl_id=crawl_id,
-            source_id=report.source_id,
-            url=report.url,
-            started_at=report.started_at,
-            outcome=report.outcome,
-            http_status=report.http_status,
-            bytes=report.bytes,
-            duration_ms=report.duration_ms,
-            entries=len(report.entries),
-            new=result.new,
-            updated=result.updated,
-            unchanged=result.unchanged,
-            duplicates=result.duplicates + report.duplicate_guids,
-            error=report.error or warning,
-        )
-    )
+def _fetch_row(report: FetchReport, result: IngestResult, crawl_id: str, warning: str | None) -> dict[str, Any]:
+    return {
+        "crawl_id": crawl_id,
+        "source_id": report.source_id,
+        "url": report.url,
+        "started_at": report.started_at,
+        "outcome": report.outcome,
+        "http_status": report.http_status,
+        "bytes": report.bytes,
+        "duration_ms": report.duration_ms,
+        "entries": len(report.entries),
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "duplicates": result.duplicates + report.duplicate_guids,
+        "error": report.error or warning,
+    }
+
+
+def insert_fetch_log(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert fetch-log rows gathered with `record_fetch(..., fetch_log=rows)`."""
+    if rows:
+        session.execute(insert(Fetch.__table__), rows)  # type: ignore[arg-type]
 
 
 def record_crash(session: Session, source_id: str, message: str, *, now: datetime) -> None:

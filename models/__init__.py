@@ -4,5 +4,6 @@ from models.base import Base, UTCDateTime
 from models.fetch import Fetch
 from models.item import Item, Sighting
 from models.source import Source
+from models.topic import ItemTopic, Label
 
-__all__ = ["Base", "Fetch", "Item", "Sighting", "Source", "UTCDateTime"]
+__all__ = ["Base", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "UTCDateTime"]

@@ -19,8 +19,8 @@ from aggregator.entry import Entry
 from aggregator.ingest import mark_fulltext_failed, store_article
 from aggregator.polling import PollPolicy
 from aggregator.settings import Settings
-from aggregator.source_state import ERROR, OK, FetchReport, record_crash, record_fetch
-from models import Item
+from aggregator.source_state import ERROR, OK, FetchReport, insert_fetch_log, record_crash, record_fetch
+from models import Item, Source
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,20 @@ class StorePipeline:
         now = datetime.now(UTC)
         try:
             with self.db.session() as session:
+                # One SELECT loads every source row, one INSERT writes every log line.
+                list(session.scalars(select(Source).where(Source.id.in_({r.source_id for r in reports}))))
+                log_rows: list[dict[str, Any]] = []
                 for report in reports:
                     record_fetch(
-                        session, report, crawl_id=self.spider.plan.crawl_id, policy=self.policy, now=now, rng=self.rng
+                        session,
+                        report,
+                        crawl_id=self.spider.plan.crawl_id,
+                        policy=self.policy,
+                        now=now,
+                        rng=self.rng,
+                        fetch_log=log_rows,
                     )
+                insert_fetch_log(session, log_rows)
         except (SQLAlchemyError, ValueError, KeyError):
             log.exception("store: batch of %d source states failed; storing them one by one", len(reports))
             for report in reports:
