@@ -1,0 +1,264 @@
+"""Topic classifier: cold-start and --cv quality on the dev set, hard cases, feedback, persistence, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.classifier import FORMAT_VERSION, Classifier, ClassifierError, TopicResult
+from aggregator.errors import ConfigError
+from aggregator.evaluation import (
+    Example,
+    check_labels,
+    cross_validate,
+    evaluate,
+    examples_from_records,
+    folds,
+    load_records,
+    metrics,
+    seed_examples,
+)
+from aggregator.topics import UnknownTopicError, load_topics, parse_topics
+
+REPO = Path(__file__).resolve().parents[1]
+DEV = REPO / "tests" / "data" / "eval_dev.jsonl"
+TOPICS = load_topics(REPO / "config")
+# Bars measured on tests/data/eval_dev.jsonl (never trained on); see the figures printed by the tests.
+COLD_START_MACRO_F1 = 0.93
+CV5_MACRO_F1 = 0.92
+
+
+@pytest.fixture(scope="module")
+def seed() -> list[Example]:
+    return seed_examples()
+
+
+@pytest.fixture(scope="module")
+def clf(seed: list[Example]) -> Classifier:
+    return Classifier.train(seed, TOPICS)
+
+
+def tagged(clf: Classifier, title: str, text: str = "", lang: str | None = None) -> set[str]:
+    return {t for t, r in clf.predict([{"title": title, "text": text, "lang": lang}])[0].items() if r.passed}
+
+
+def show(name: str, result: dict) -> None:
+    per = ", ".join(
+        f"{t} P={v['precision']:.3f} R={v['recall']:.3f} F1={v['f1']:.3f}" for t, v in result["per_topic"].items()
+    )
+    print(f"\n{name}: macro-F1 {result['macro_f1']:.4f}, micro-F1 {result['micro_f1']:.4f} ({per})")
+
+
+# --- quality -----------------------------------------------------------------------------------------------------
+
+
+def test_cold_start_quality_on_dev_set(clf: Classifier) -> None:
+    records = load_records(DEV)
+    result = evaluate(clf, records)
+    show("cold start, eval_dev.jsonl", result)
+    assert set(result) == {"per_topic", "macro_f1", "micro_f1"}
+    assert set(result["per_topic"]) == set(TOPICS.ids)
+    assert result["macro_f1"] >= COLD_START_MACRO_F1
+    assert all(v["f1"] >= 0.9 for v in result["per_topic"].values())
+    rules_only = evaluate(Classifier(TOPICS), records)
+    show("rules alone, eval_dev.jsonl", rules_only)
+    assert result["macro_f1"] > rules_only["macro_f1"]
+    json.dumps(result)
+
+
+def test_cv5_simulation_quality(seed: list[Example]) -> None:
+    result = cross_validate(load_records(DEV), TOPICS, seed, k=5)
+    show("--cv 5, eval_dev.jsonl", result)
+    assert result["macro_f1"] >= CV5_MACRO_F1
+    assert sum(v["support"] for v in result["per_topic"].values()) == sum(len(r["labels"]) for r in load_records(DEV))
+
+
+def test_cross_validated_metadata(clf: Classifier) -> None:
+    meta = clf.metadata
+    assert meta["cv_metrics"]["macro_f1"] > 0.9
+    assert meta["training_counts"]["items"] == 779
+    assert meta["training_counts"]["per_topic"]["cartels"]["positive"] > 100
+    assert {"python", "numpy", "scipy", "scikit-learn"} <= set(meta["versions"])
+    assert meta["created_at"] and meta["topics_fingerprint"] == TOPICS.fingerprint
+
+
+# --- the issue's hard cases, aliases, explanations ---------------------------------------------------------------
+
+HARD = [
+    ("OPEC+ ministers agree to deepen oil output cuts", "The cartel will remove a million barrels a day.", set()),
+    ("Regulator fines three dairy firms for running a milk price cartel",
+     "The companies agreed wholesale prices for six years, the competition authority said.", set()),
+    ("La Cofece multa a farmacéuticas por cártel en licitaciones del IMSS", "Se repartieron contratos.", set()),
+    ("Bad Bunny y Karol G encabezan el cartel del festival de Monterrey", "Revelaron el cartel completo.", set()),
+    ("El cartel de la Feria de Abril ya luce en las calles de Sevilla", "El pintor presentó la obra.", set()),
+    ("Sicarios asesinan a cinco personas en un palenque de Guanajuato",
+     "Un grupo armado disparó contra los asistentes; la fiscalía investiga la disputa por la plaza.", {"cartels"}),
+    ("Autodefensas de Tierra Caliente denuncian ataques con drones",
+     "Los pobladores acusan al crimen organizado de lanzar explosivos sobre sus huertas.", {"cartels"}),
+    ("Gunmen kill six at a car wash in Culiacán",
+     "Officials blamed rival factions fighting for control of drug routes.", {"cartels"}),
+    ("Terror en el Azteca: el América cae 4-1 ante Pachuca", "Los Tuzos golearon en la segunda mitad.", set()),
+    ("Horror film tops the weekend box office", "The terror sequel earned 40 million dollars.", set()),
+    ("Suicide bomber kills 12 at checkpoint in northern Nigeria", "Boko Haram claimed responsibility.",
+     {"terrorism"}),
+    ("Border collie wins best in show at Crufts", "The six-year-old dog beat 200 rivals.", set()),
+    ("Cross-border payments startup raises 40 million dollars", "The fintech pays suppliers abroad.", set()),
+    ("Médicos Sin Fronteras abre una clínica en Haití", "Atenderá a 3.000 pacientes al mes.", set()),
+    ("US designates Sinaloa Cartel and CJNG as foreign terrorist organisations",
+     "The State Department said prosecutors can bring material support charges.", {"cartels", "terrorism"}),
+    ("Estados Unidos designa al Cártel del Golfo como organización terrorista extranjera",
+     "La medida permite congelar bienes.", {"cartels", "terrorism"}),
+    ("CJNG ataca a policías estatales en Jalisco", "", {"cartels"}),
+    ("Gulf Cartel leader extradited to Texas", "", {"cartels"}),
+    ("Hizbulla lanza cohetes contra el norte de Israel", "", {"terrorism"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("title", "text", "expected"), HARD)
+def test_hard_cases(clf: Classifier, title: str, text: str, expected: set[str]) -> None:
+    assert tagged(clf, title, text) == expected
+
+
+def test_results_are_calibrated_and_explained(clf: Classifier) -> None:
+    [result] = clf.predict([{"title": "CJNG ataca a policías estatales en Jalisco", "lang": "es"}])
+    assert set(result) == set(TOPICS.ids)
+    for r in result.values():
+        assert isinstance(r, TopicResult) and 0.0 <= r.score <= 1.0
+        assert r.method in {"rules", "model", "rules+model"} and r.passed == (r.score >= r.explanation.threshold)
+    cartels = result["cartels"]
+    assert cartels.method == "rules+model" and cartels.score > 0.9
+    assert [(h.kind, h.ref) for h in cartels.explanation.hits] == [("alias", "cjng")]
+    assert cartels.explanation.features and all(isinstance(w, float) for _, w in cartels.explanation.features)
+    json.dumps(cartels.explanation.as_dict())
+    full = clf.predict([{"title": "Lunar eclipse tonight"}], all_features=True)[0]["terrorism"]
+    assert full.explanation.features  # clear negatives are explained on request
+
+
+# --- feedback ----------------------------------------------------------------------------------------------------
+
+
+def test_feedback_yes_no_and_unknown_topics(seed: list[Example], clf: Classifier) -> None:
+    item = ("Armed group burns trucks on highway in Michoacán", "Traffic was blocked for hours.")
+    before = clf.predict([{"title": item[0], "text": item[1]}])[0]["cartels"].score
+    feedback = [Example.label(*item, topic="cartels", yes=False), Example.label("x", "y", topic="fentanil", yes=True)]
+    retrained = Classifier.train(seed + feedback, TOPICS)
+    after = retrained.predict([{"title": item[0], "text": item[1]}])[0]["cartels"].score
+    assert after < before
+    counts = retrained.metadata["training_counts"]
+    assert counts["feedback_items"] == 1 and counts["skipped_labels"] == 1
+    # a "no" for cartels says nothing about the other topics
+    cold = clf.metadata["training_counts"]["per_topic"]
+    assert counts["per_topic"]["terrorism"] == cold["terrorism"]
+    assert counts["per_topic"]["cartels"]["negative"] == cold["cartels"]["negative"] + 1
+
+
+def test_a_topic_added_by_config_only_is_tagged_by_its_rules(seed: list[Example]) -> None:
+    extra = """
+[[topic]]
+id = "fentanyl"
+label = "Fentanyl"
+[topic.aliases]
+fentanyl = ["fentanyl", "fentanilo"]
+"""
+    topics = parse_topics((REPO / "config" / "topics.toml").read_text(encoding="utf-8") + extra, Path("t.toml"))
+    trained = Classifier.train(seed, topics)
+    assert trained.model is not None and "fentanyl" not in trained.model.model_topics  # no labels yet
+    [result] = trained.predict([{"title": "Aseguran 40 kilos de fentanilo en Sinaloa"}])
+    assert result["fentanyl"].passed and result["fentanyl"].method == "rules"
+    assert result["cartels"].method != "rules"
+    assert check_labels([{"labels": ["fentanyl"]}], topics) == ["fentanyl"]
+    with pytest.raises(UnknownTopicError, match="record #1"):
+        check_labels([{"labels": ["fentanil"]}], topics)
+
+
+# --- persistence -------------------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(clf: Classifier, tmp_path: Path) -> None:
+    clf.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["arrays.npz", "classifier.json"]
+    loaded = Classifier.load(tmp_path / "model", TOPICS)
+    records = load_records(DEV)[:80]
+    assert loaded.predict(records) == clf.predict(records)
+    assert loaded.metadata["cv_metrics"] == clf.metadata["cv_metrics"]
+    with np.load(tmp_path / "model" / "arrays.npz", allow_pickle=False) as arrays:  # plain arrays, no pickle
+        assert all(arrays[k].dtype != object for k in arrays.files)
+
+
+def test_load_refuses_newer_unknown_and_damaged_files(clf: Classifier, tmp_path: Path) -> None:
+    clf.save(tmp_path)
+    meta_path = tmp_path / "classifier.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta_path.write_text(json.dumps({**meta, "format_version": FORMAT_VERSION + 1}), encoding="utf-8")
+    with pytest.raises(ClassifierError, match=f"format version {FORMAT_VERSION + 1} is newer"):
+        Classifier.load(tmp_path, TOPICS)
+    meta_path.write_text(json.dumps({**meta, "format": "pickle"}), encoding="utf-8")
+    with pytest.raises(ClassifierError, match="unknown format"):
+        Classifier.load(tmp_path, TOPICS)
+    meta_path.write_text(json.dumps({**meta, "vocabulary": meta["vocabulary"][:-5]}), encoding="utf-8")
+    with pytest.raises(ClassifierError, match="do not match"):
+        Classifier.load(tmp_path, TOPICS)
+    meta_path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ClassifierError, match="unreadable"):
+        Classifier.load(tmp_path, TOPICS)
+    with pytest.raises(ClassifierError, match="no saved classifier"):
+        Classifier.load(tmp_path / "missing", TOPICS)
+    with pytest.raises(ClassifierError, match="nothing to save"):
+        Classifier(TOPICS).save(tmp_path / "rules")
+
+
+# --- bad input and the evaluation helpers ------------------------------------------------------------------------
+
+
+@dataclass
+class _EntryLike:
+    title: str
+    summary_html: str
+    language: str | None
+
+
+def test_bad_input_never_crashes(clf: Classifier) -> None:
+    assert clf.predict([]) == []
+    items: list[object] = [
+        {},
+        {"title": None, "text": None},
+        {"title": 42, "text": ["not", "text"]},
+        {"title": "Sicarios atacan", "summary": "<p>Un <b>grupo armado</b> atacó a policías</p>", "lang": "es"},
+        {"title": "Budget news", "text": "Markets were calm. " * 200_000, "lang": "zz"},
+        _EntryLike("Ataque del CJNG", "<p>El <em>cártel</em> atacó.</p>", "es-MX"),
+    ]
+    results = clf.predict(items)
+    assert len(results) == len(items)
+    assert not any(r.passed for r in results[0].values()) and not any(r.passed for r in results[4].values())
+    assert results[3]["cartels"].passed and results[5]["cartels"].passed
+    assert all(not math.isnan(r.score) for row in results for r in row.values())
+
+
+def test_metrics_and_folds() -> None:
+    gold = {"a": [True, True, False, False], "b": [False, False, False, True]}
+    pred = {"a": [True, False, True, False], "b": [False, False, False, True]}
+    result = metrics(gold, pred)
+    assert result["per_topic"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert result["per_topic"]["b"]["f1"] == 1.0 and result["macro_f1"] == 0.75
+    assert result["micro_f1"] == round(2 * 2 / (2 * 2 + 1 + 1), 4)
+    records = [{"labels": ["a"] if i % 3 else []} for i in range(20)]
+    split = folds(records, 5)
+    assert sorted(i for f in split for i in f) == list(range(20)) and {len(f) for f in split} == {4}
+    with pytest.raises(ValueError, match="--cv needs"):
+        folds(records, 1)
+
+
+def test_load_records_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"title": "ok", "labels": []}\n\n{"title": "x", "labels": "cartels"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 3: field 'labels'"):
+        load_records(path)
+    path.write_text('{"title": "ok", "labels": []}\n{oops\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2: not JSON"):
+        load_records(path)
+    assert len(examples_from_records([{"title": "t", "labels": ["cartels"]}])) == 1
