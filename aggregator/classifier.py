@@ -15,19 +15,22 @@ from datetime import UTC, datetime
 from functools import partial
 from operator import is_not
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import scipy
 import scipy.sparse as sp
-import sklearn
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 from aggregator.errors import AggregatorError
 from aggregator.evaluation import Example, augment, merge_examples, metrics
 from aggregator.rules import Doc, Hit, RuleEngine, RuleResult, item_text, prepare
 from aggregator.topics import TopicSet
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
+# scikit-learn is imported where a model is trained: predicting needs only numpy and scipy, and the crawl
+# process should not pay a second of start-up for it.
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ class Classifier:
             "topics_fingerprint": topics.fingerprint,
             "hyperparameters": {"C": C, "min_df": MIN_DF, "lead_words": LEAD_WORDS, "feedback_weight": feedback_weight},
             "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-                         "scikit-learn": sklearn.__version__},
+                         "scikit-learn": _sklearn_version()},
         }  # fmt: skip
         return cls(topics, model)
 
@@ -346,6 +349,9 @@ def _fit_topic(
     ids, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
     k = min(CV_FOLDS if len(ids) <= 5000 else 3, int(y[first].sum()), int((~y[first]).sum()))
     fold_of = np.zeros(len(ids), dtype=np.int64)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
     for f, (_, held) in enumerate(StratifiedKFold(k, shuffle=True, random_state=0).split(ids, y[first])):
         fold_of[held] = f
     oof = np.zeros(len(y))
@@ -360,7 +366,15 @@ def _fit_topic(
     return final.coef_[0], float(final.intercept_[0]), (a, b), threshold, prob >= threshold
 
 
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
 def _lr() -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     # The dual solver is several times faster here: far more features (words) than rows.
     return LogisticRegression(C=C, solver="liblinear", dual=True, tol=1e-3, max_iter=1000)
 

@@ -175,6 +175,9 @@ def _run_crawl(
             if show:
                 click.echo(f"\r  {state['done']}/{state['total']} sources fetched", nl=False, err=True)
 
+    from aggregator.cli_topics import ensure_classifier, tag_untagged
+
+    classifier = ensure_classifier(obj, db, quiet=quiet)  # trained here once, so the crawl only reads it
     outcome = crawl_sources(
         db,
         settings,
@@ -186,6 +189,10 @@ def _run_crawl(
     )
     if show:
         click.echo("", err=True)
+    if classifier is not None:
+        caught_up = tag_untagged(db, classifier)  # items whose tagging the crawl could not finish
+        if caught_up and not quiet:
+            click.echo(f"tagged {caught_up} item(s) the crawl left untagged", err=True)
     if outcome.planned == 0:
         click.echo("no source is due; use --source ID to crawl one now")
         return outcome
@@ -336,6 +343,9 @@ def demo(obj: Context, keep_serving: bool) -> None:
 
     run_demo(obj, keep_serving=keep_serving, crawl=_run_crawl)
 
+
+# The topic commands live in their own module; importing it registers them on `cli`.
+from aggregator import cli_topics  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

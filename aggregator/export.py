@@ -11,11 +11,11 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Item, Sighting
+from models import Item, ItemTopic, Sighting
 
 FIELDS = [
     "id", "source_id", "sources", "url", "canonical_url", "guid", "title", "summary_text", "authors",
-    "language", "published_at", "first_seen_at", "fetched_at", "updated_at", "fulltext_state", "has_text",
+    "language", "published_at", "first_seen_at", "fetched_at", "updated_at", "fulltext_state", "has_text", "topics",
 ]  # fmt: skip
 BATCH = 1000
 
@@ -36,8 +36,17 @@ def iter_items(session: Session, *, since: datetime | None = None) -> Iterator[d
             select(Sighting.item_id, Sighting.source_id).where(Sighting.item_id.in_(ids)).order_by(Sighting.id)
         ):
             seen.setdefault(item_id, []).append(source_id)
+        topics: dict[int, dict[str, float]] = {}
+        for item_id, topic, score in session.execute(
+            select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.score).where(
+                ItemTopic.item_id.in_(ids), ItemTopic.passed.is_(True)
+            )
+        ):
+            topics.setdefault(item_id, {})[topic] = round(score, 4)
         for item in batch:
-            yield _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))))
+            row = _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))))
+            row["topics"] = topics.get(item.id, {})
+            yield row
         last_id = ids[-1]
         session.expunge_all()
 
@@ -80,7 +89,12 @@ def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer.writeheader()
     count = 0
     for row in rows:
-        flat = dict(row, sources=" ".join(row["sources"]), authors="; ".join(row["authors"]))
+        flat = dict(
+            row,
+            sources=" ".join(row["sources"]),
+            authors="; ".join(row["authors"]),
+            topics=" ".join(f"{t}:{s}" for t, s in row["topics"].items()),
+        )
         writer.writerow(flat)
         count += 1
     return count

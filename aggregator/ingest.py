@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from aggregator.entry import Article, Entry
+from aggregator.errors import StorageError
 from aggregator.sanitize import clean_html_to_text
 from aggregator.urls import guid_key, url_key
 from models import Item, Sighting
@@ -29,6 +30,7 @@ class IngestResult:
     """What storing one batch of entries did."""
 
     new_ids: list[int] = field(default_factory=list)
+    updated_ids: list[int] = field(default_factory=list)
     updated: int = 0
     unchanged: int = 0
     duplicates: int = 0
@@ -113,10 +115,7 @@ def store_entries(
         new_rows.append(row)
 
     if new_rows:
-        # The Core table, not the ORM entity: a plain multi-row INSERT without the ORM's bulk bookkeeping.
-        items: Table = Item.__table__  # type: ignore[assignment]
-        ids = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), new_rows)
-        for index, (item_id,) in enumerate(ids):
+        for index, item_id in enumerate(_insert_items(session, new_rows)):
             result.new_ids.append(item_id)
             for s in pending_new[index]:
                 s["item_id"] = item_id
@@ -124,6 +123,24 @@ def store_entries(
     if sightings:
         session.execute(insert(Sighting.__table__), sightings)  # type: ignore[arg-type]
     return result
+
+
+def _insert_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert item rows (Core, not the ORM's bulk bookkeeping) and return their ids in row order."""
+    items: Table = Item.__table__  # type: ignore[assignment]
+    if session.get_bind().dialect.name != "sqlite":
+        returned = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), rows)
+        return [item_id for (item_id,) in returned]
+    # SQLite can only keep RETURNING in parameter order one row per statement. One executemany is far
+    # cheaper, and the ids are known: each new row gets the largest rowid plus one, and this transaction
+    # holds the database's only write lock. The count check below guards that reasoning.
+    session.execute(insert(items), rows)
+    last = int(session.execute(text("SELECT last_insert_rowid()")).scalar_one())
+    first = last - len(rows) + 1
+    placed = session.scalar(select(func.count()).select_from(items).where(items.c.id.between(first, last)))
+    if placed != len(rows):
+        raise StorageError(f"store: expected {len(rows)} new items with ids {first}..{last}, found {placed}")
+    return list(range(first, last + 1))
 
 
 def _lookup(session: Session, column: Any, values: set[str]) -> dict[str, int | str]:
@@ -209,6 +226,7 @@ def _update_changed(
         changes["content_hash"] = content_hash(changes.get("text") or new["text"] or new["summary_text"])
         session.execute(update(Item).where(Item.id == item_id).values(**changes))
         result.updated += 1
+        result.updated_ids.append(item_id)
 
 
 def store_article(session: Session, item_id: int, article: Article, *, now: datetime) -> int:

@@ -25,8 +25,6 @@ _RELATIVE_URL_ATTR = re.compile(r'\b(href|src)="(?![a-zA-Z][a-zA-Z0-9+.-]*:)([^"
 _ORIGIN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*")
 _SERIALISED_TAG = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr|pre|figure|section|article)>|<br\s*/?>", re.I)
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NEWLINES = re.compile(r" ?\n\s*")
 
 
 def clean_html(markup: str, base_url: str | None = None) -> str:
@@ -62,7 +60,7 @@ def clean_html_to_text(cleaned: str) -> str:
         return ""
     if "<" not in cleaned and "&" not in cleaned:
         return _tidy(cleaned)
-    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", cleaned)
+    marked = _BLOCK_END.sub("\\g<0>\n", cleaned)
     return _tidy(html.unescape(_SERIALISED_TAG.sub("", marked)))
 
 
@@ -72,11 +70,12 @@ def html_to_text(markup: str) -> str:
         return ""
     if "<" not in markup and "&" not in markup:
         return _tidy(markup)
-    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", markup)
+    marked = _BLOCK_END.sub("\\g<0>\n", markup)
     stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, attributes={})
     return _tidy(html.unescape(stripped))
 
 
 def _tidy(text: str) -> str:
-    text = _SPACES.sub(" ", text)
-    return _NEWLINES.sub("\n", text).strip()
+    # str.split() is C-fast and treats every Unicode space (NBSP included) as whitespace: one pass per line
+    # beats two regular expressions over the whole text.
+    return "\n".join(filter(None, (" ".join(line.split()) for line in text.split("\n"))))

@@ -9,23 +9,31 @@ import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from aggregator.classifier import Classifier
 from aggregator.database import Database
 from aggregator.entry import Entry
-from aggregator.ingest import mark_fulltext_failed, store_article
+from aggregator.errors import AggregatorError
+from aggregator.ingest import IngestResult, mark_fulltext_failed, store_article
 from aggregator.polling import PollPolicy
 from aggregator.settings import Settings
 from aggregator.source_state import ERROR, OK, FetchReport, insert_fetch_log, record_crash, record_fetch
+from aggregator.tagging import load_classifier, tag_items
+from aggregator.topics import load_topics
 from models import Item, Source
 
 log = logging.getLogger(__name__)
 
-STATE_BATCH = 100
-STATE_FLUSH_SECONDS = 1.0
+BATCH_ENTRIES = 500
+BATCH_REPORTS = 100
+BATCH_SECONDS = 1.0
 
 
 class StorePipeline:
@@ -36,13 +44,26 @@ class StorePipeline:
         self.crawler = crawler
         self.db: Database | None = None
         self.buffered: dict[str, list[Entry]] = defaultdict(list)
-        self.pending_states: list[FetchReport] = []
+        self.pending: list[FetchReport] = []
+        self.pending_entries = 0
+        self.articles_queued = 0
+        self.classifier: Classifier | bool | None = None  # loaded on first use; False once it failed
         self.last_flush = time.monotonic()
         self.rng = random.Random()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline._on_idle, signal=signals.spider_idle)
+        return pipeline
+
+    def _on_idle(self) -> None:
+        # Before the spider closes, store what is batched: it may queue article pages to fetch.
+        if self.pending:
+            queued = self.articles_queued
+            self._flush()
+            if self.articles_queued > queued:
+                raise DontCloseSpider
 
     @property
     def spider(self) -> Any:
@@ -71,7 +92,7 @@ class StorePipeline:
             )
             self._store_report(report)
         self.buffered.clear()
-        self._flush_states()
+        self._flush()
         if self.db is not None:
             self.db.close()
 
@@ -79,10 +100,7 @@ class StorePipeline:
         from spiders.items import ArticleFailed, ArticleFetched
 
         if isinstance(item, FetchReport):
-            if item.entries:
-                self._store_report(item)
-            else:
-                self._queue_state(item)
+            self._queue_report(item)
         elif isinstance(item, Entry):
             self.buffered[item.source_id].append(item)
         elif isinstance(item, ArticleFetched):
@@ -91,91 +109,56 @@ class StorePipeline:
             self._article_failed(item)
         return item
 
-    def _queue_state(self, report: FetchReport) -> None:
-        # Reports without entries (304, unchanged, errors) only touch the source row: they are stored
-        # together, because one transaction per source would dominate a re-crawl of hundreds of feeds.
-        # A kill before the flush loses nothing but the fact that these sources were checked.
-        self.pending_states.append(report)
-        if len(self.pending_states) >= STATE_BATCH or time.monotonic() - self.last_flush > STATE_FLUSH_SECONDS:
-            self._flush_states()
+    def _queue_report(self, report: FetchReport) -> None:
+        # Reports are stored a few hundred entries at a time, in one transaction: each source's items and
+        # state still go in all or nothing (a kill loses at most the last batch, which the next crawl
+        # fetches again), and SQLite's per-commit cost (WAL frames, FTS5 segments) is paid once per batch.
+        self.pending.append(report)
+        self.pending_entries += len(report.entries)
+        if (
+            self.pending_entries >= BATCH_ENTRIES
+            or len(self.pending) >= BATCH_REPORTS
+            or time.monotonic() - self.last_flush > BATCH_SECONDS
+        ):
+            self._flush()
 
-    def _flush_states(self) -> None:
+    def _flush(self) -> None:
         self.last_flush = time.monotonic()
-        reports, self.pending_states = self.pending_states, []
+        reports, self.pending, self.pending_entries = self.pending, [], 0
         if not reports or self.db is None:
             return
         now = datetime.now(UTC)
+        results = []
         try:
             with self.db.session() as session:
                 # One SELECT loads every source row, one INSERT writes every log line.
                 list(session.scalars(select(Source).where(Source.id.in_({r.source_id for r in reports}))))
                 log_rows: list[dict[str, Any]] = []
                 for report in reports:
-                    record_fetch(
-                        session,
-                        report,
-                        crawl_id=self.spider.plan.crawl_id,
-                        policy=self.policy,
-                        now=now,
-                        rng=self.rng,
-                        fetch_log=log_rows,
+                    task = self.tasks.get(report.source_id)
+                    results.append(
+                        record_fetch(
+                            session,
+                            report,
+                            crawl_id=self.spider.plan.crawl_id,
+                            policy=self.policy,
+                            now=now,
+                            fulltext=bool(task and task.fulltext),
+                            rng=self.rng,
+                            fetch_log=log_rows,
+                        )
                     )
                 insert_fetch_log(session, log_rows)
-        except (SQLAlchemyError, ValueError, KeyError):
-            log.exception("store: batch of %d source states failed; storing them one by one", len(reports))
+        except (SQLAlchemyError, AggregatorError, ValueError, KeyError):
+            log.warning("store: a batch of %d reports failed; storing them one by one", len(reports), exc_info=True)
             for report in reports:
                 self._store_report(report)
             return
-        for report in reports:
-            self._emit(
-                {
-                    "event": "fetch",
-                    "source_id": report.source_id,
-                    "outcome": report.outcome,
-                    "status": report.http_status,
-                    "error": report.error,
-                    "primary": report.primary,
-                    "new": 0,
-                    "updated": 0,
-                    "unchanged": 0,
-                    "duplicates": 0,
-                }
-            )
+        self._tag([i for r in results for i in (*r.new_ids, *r.updated_ids)])
+        for report, result in zip(reports, results, strict=True):
+            self._after_store(report, result)
 
-    def _store_report(self, report: FetchReport) -> None:
-        assert self.db is not None
-        task = self.tasks.get(report.source_id)
-        fulltext = bool(task and task.fulltext)
-        now = datetime.now(UTC)
-        new_ids: list[int] = []
-        for attempt in (1, 2):
-            try:
-                with self.db.session() as session:
-                    result = record_fetch(
-                        session,
-                        report,
-                        crawl_id=self.spider.plan.crawl_id,
-                        policy=self.policy,
-                        now=now,
-                        fulltext=fulltext,
-                        rng=self.rng,
-                    )
-                    new_ids = result.new_ids
-                    counts = {
-                        "new": result.new,
-                        "updated": result.updated,
-                        "unchanged": result.unchanged,
-                        "duplicates": result.duplicates,
-                    }
-                break
-            except IntegrityError as exc:
-                # Another writer stored one of these entries between our lookup and insert: look again.
-                if attempt == 2:
-                    self._crash(report.source_id, f"store: {exc.orig}")
-                    return
-            except (SQLAlchemyError, ValueError, KeyError) as exc:
-                self._crash(report.source_id, f"store: {type(exc).__name__}: {exc}")
-                return
+    def _after_store(self, report: FetchReport, result: IngestResult) -> None:
         self._emit(
             {
                 "event": "fetch",
@@ -184,11 +167,61 @@ class StorePipeline:
                 "status": report.http_status,
                 "error": report.error,
                 "primary": report.primary,
-                **counts,
+                "new": result.new,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "duplicates": result.duplicates,
             }
         )
-        if fulltext and new_ids:
-            self._queue_articles(report.source_id, new_ids)
+        task = self.tasks.get(report.source_id)
+        if task and task.fulltext and result.new_ids:
+            self._queue_articles(report.source_id, result.new_ids)
+
+    def _store_report(self, report: FetchReport) -> None:
+        """One report in its own transaction: the fallback when a batch fails."""
+        assert self.db is not None
+        task = self.tasks.get(report.source_id)
+        for attempt in (1, 2):
+            try:
+                with self.db.session() as session:
+                    result = record_fetch(
+                        session,
+                        report,
+                        crawl_id=self.spider.plan.crawl_id,
+                        policy=self.policy,
+                        now=datetime.now(UTC),
+                        fulltext=bool(task and task.fulltext),
+                        rng=self.rng,
+                    )
+                break
+            except IntegrityError as exc:
+                # Another writer stored one of these entries between our lookup and insert: look again.
+                if attempt == 2:
+                    self._crash(report.source_id, f"store: {exc.orig}")
+                    return
+            except (SQLAlchemyError, AggregatorError, ValueError, KeyError) as exc:
+                self._crash(report.source_id, f"store: {type(exc).__name__}: {exc}")
+                return
+        self._tag([*result.new_ids, *result.updated_ids])
+        self._after_store(report, result)
+
+    def _tag(self, item_ids: list[int]) -> None:
+        """Tag freshly stored items. Never fails the crawl: untagged items are caught up after it."""
+        if not item_ids or self.classifier is False or self.db is None:
+            return
+        try:
+            if not isinstance(self.classifier, Classifier):
+                self.classifier = self._load_classifier()
+            with self.db.session() as session:
+                tag_items(session, self.classifier, item_ids, now=datetime.now(UTC))
+        except Exception as exc:  # a classifier problem must cost tags, not the crawl
+            log.warning("classify: tagging disabled for this crawl: %s", exc)
+            self.classifier = False
+
+    def _load_classifier(self) -> Classifier:
+        topics = load_topics(Path(self.settings.config_dir))
+        # The parent trained and saved one before starting the crawl; here it is only read.
+        return load_classifier(self.settings, topics, train_if_missing=False)
 
     def _queue_articles(self, source_id: str, new_ids: list[int]) -> None:
         assert self.db is not None
@@ -199,14 +232,17 @@ class StorePipeline:
         limit = self.settings.crawl.fulltext_per_source
         for item_id, url in rows[:limit]:
             self.crawler.engine.crawl(self.spider.article_request(source_id, item_id, url))
+            self.articles_queued += 1
 
     def _store_article(self, item: Any) -> None:
         assert self.db is not None
         try:
             with self.db.session() as session:
-                store_article(session, item.item_id, item.article, now=datetime.now(UTC))
+                kept = store_article(session, item.item_id, item.article, now=datetime.now(UTC))
         except SQLAlchemyError as exc:
             log.error("store: article %s of %s: %s", item.item_id, item.source_id, exc)
+        else:
+            self._tag([kept])  # the full text says more than the teaser it was first tagged on
         self._emit({"event": "article", "source_id": item.source_id, "ok": True})
 
     def _article_failed(self, item: Any) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from aggregator.database import Database
 from aggregator.demo.server import SiteServer
 from aggregator.sources import SourceCatalog, parse_sources
-from models import Item, Sighting
+from models import Item, ItemTopic, Sighting
 
 DEMO_DIR = Path(__file__).parent
 SITE_DIR = DEMO_DIR / "site"
@@ -68,17 +68,39 @@ def _show(db: Database, settings: Any) -> None:
         with_text = session.scalar(select(func.count()).select_from(Item).where(Item.text != "")) or 0
         carried = session.scalar(select(func.count()).select_from(Sighting)) or 0
         by_lang = session.execute(select(Item.language, func.count()).group_by(Item.language)).all()
-        latest = session.execute(
-            select(Item.published_at, Item.source_id, Item.language, Item.title)
-            .order_by(Item.published_at.desc().nulls_last())
-            .limit(8)
+        by_topic = session.execute(
+            select(ItemTopic.topic, func.count()).where(ItemTopic.passed.is_(True)).group_by(ItemTopic.topic)
         ).all()
+        latest = session.execute(
+            select(Item.id, Item.published_at, Item.source_id, Item.language, Item.title)
+            .order_by(Item.published_at.desc().nulls_last())
+            .limit(12)
+        ).all()
+        tags: dict[int, list[str]] = {}
+        for item_id, topic, score in session.execute(
+            select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.score).where(ItemTopic.passed.is_(True))
+        ):
+            tags.setdefault(item_id, []).append(f"{topic} {score:.2f}")
+        example = session.execute(
+            select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.explanation)
+            .where(ItemTopic.passed.is_(True), ItemTopic.topic == "terrorism")
+            .order_by(ItemTopic.item_id)
+            .limit(1)
+        ).first()
     langs = ", ".join(f"{lang or '?'}: {n}" for lang, n in by_lang)
     click.echo(
         f"\n{total} items stored ({langs}); {with_text} with full text; "
         f"{carried - total} copies of the same article folded into existing items"
     )
-    click.echo(f"newest items (times in {settings.timezone}):")
-    for published, source_id, lang, title in latest:
+    click.echo("tagged: " + (", ".join(f"{topic} {n}" for topic, n in by_topic) or "nothing (no classifier)"))
+    click.echo(f"newest items (times in {settings.timezone}), with their topics:")
+    for item_id, published, source_id, lang, title in latest:
         when = published.astimezone(settings.zone).strftime("%m-%d %H:%M") if published else "     -     "
-        click.echo(f"  {when}  [{lang or '?'}] {title[:80]}  ({source_id})")
+        topics = ", ".join(tags.get(item_id, [])) or "no topic"
+        click.echo(f"  {when}  [{item_id}] [{lang or '?'}] {title[:70]}  ({source_id}; {topics})")
+    if example is not None:
+        item_id, topic, explanation = example
+        hits = ", ".join(f"{h.get('term')} ({h.get('weight')})" for h in explanation.get("hits", [])[:5])
+        words = ", ".join(str(f[0]) for f in explanation.get("features", [])[:5])
+        click.echo(f"why item {item_id} is about {topic}: rules matched {hits or 'nothing'}; model words: {words}")
+        click.echo(f"      (aggregator --db ... explain {item_id} shows every topic's reasons)")

@@ -1,0 +1,115 @@
+"""Topic commands end to end: the crawl tags items, label / train / tag / explain / evaluate work and fail clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from tests import feedgen
+from tests.crawling import source
+from tests.httpserver import Reply, TestServer
+from tests.test_cli import agg
+
+REPO = Path(__file__).resolve().parents[1]
+ITEMS = [
+    ("CJNG gunmen ambush state police convoy in Jalisco", "Suspected Cartel Jalisco Nueva Generación sicarios "
+     "opened fire on a police convoy near Tlajomulco, killing four officers.", {"cartels"}),
+    ("Detienen a operador financiero del Cártel del Golfo en Matamoros", "La Fiscalía informó que el detenido "
+     "administraba el cobro de piso y el lavado de dinero de la organización criminal.", {"cartels"}),
+    ("Suicide bomber kills 12 at market; Islamic State claims attack", "The jihadist group said one of its "
+     "fighters detonated an explosive vest in the crowded market.", {"terrorism"}),
+    ("Border Patrol agents seize 300 pounds of methamphetamine near Nogales port of entry", "CBP officers found "
+     "the drugs hidden in a tractor-trailer at the Mariposa crossing.", {"border_security", "cartels"}),
+    ("OPEC+ agrees to extend oil output cuts into next year", "The oil cartel said the cuts would support prices "
+     "as demand slows.", set()),
+    ("Horror film review: the terror builds slowly in a haunted farmhouse", "A ghost story with patient pacing "
+     "and a strong final act.", set()),
+]
+
+
+def _setup(tmp_path: Path, server: TestServer) -> tuple[Path, str]:
+    items = [feedgen.item(n, server.base, title=t, summary=f"<p>{s}</p>") for n, (t, s, _) in enumerate(ITEMS)]
+    server.add("/feed", Reply(body=feedgen.rss20(items)))
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(REPO / "config" / "topics.toml", config / "topics.toml")
+    (config / "settings.toml").write_text('data_dir = "data"\n[crawl]\ndownload_delay = 0\nautothrottle = false\n')
+    (config / "sources.toml").write_text(source("beat", server.url("/feed")))
+    return config, f"sqlite:///{tmp_path}/topics.sqlite"
+
+
+def _tags(db_path: Path) -> dict[str, set[str]]:
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute(
+        "SELECT i.title, t.topic FROM items i LEFT JOIN item_topics t ON t.item_id = i.id AND t.passed"
+    ).fetchall()
+    conn.close()
+    out: dict[str, set[str]] = {}
+    for title, topic in rows:
+        out.setdefault(title, set())
+        if topic:
+            out[title].add(topic)
+    return out
+
+
+def test_crawl_tags_and_the_reporter_corrects(tmp_path: Path, server: TestServer) -> None:
+    config, db = _setup(tmp_path, server)
+    base = ["--config", str(config), "--db", db]
+    crawl = agg(*base, "crawl")
+    assert crawl.returncode == 0, crawl.stderr
+    tags = _tags(tmp_path / "topics.sqlite")
+    assert {title: tags[title] for title, _, _ in ITEMS} == {title: want for title, _, want in ITEMS}
+    assert (config.parent / "data" / "classifier" / "classifier.json").exists()
+
+    explain = agg(*base, "explain", "1")
+    assert explain.returncode == 0 and "YES cartels" in explain.stdout and "matched:" in explain.stdout
+
+    # The reporter disagrees about the OPEC item twice over, then retrains and re-tags.
+    assert agg(*base, "label", "5", "--topic", "cartels", "--yes").returncode == 0
+    relabel = agg(*base, "label", "5", "--topic", "cartels", "--no")
+    assert relabel.returncode == 0 and "is not about cartels" in relabel.stdout
+    bad_topic = agg(*base, "label", "5", "--topic", "piracy", "--yes")
+    assert bad_topic.returncode != 0 and "piracy" in bad_topic.stderr and bad_topic.stderr.count("\n") == 1
+    bad_item = agg(*base, "label", "999", "--topic", "cartels", "--yes")
+    assert bad_item.returncode != 0 and "no item with id 999" in bad_item.stderr
+    trained = agg(*base, "train")
+    assert trained.returncode == 0 and "(1 from labels)" in trained.stdout, trained.stdout + trained.stderr
+    meta = json.loads((config.parent / "data" / "classifier" / "classifier.json").read_text())
+    assert meta["training_counts"]["feedback_items"] == 1
+    retag = agg(*base, "tag", "--all")
+    assert retag.returncode == 0 and f"tagged {len(ITEMS)} item(s)" in retag.stdout
+
+    export = agg(*base, "export")
+    rows = [json.loads(line) for line in export.stdout.splitlines()]
+    assert any("cartels" in r["topics"] for r in rows) and all(isinstance(r["topics"], dict) for r in rows)
+
+    # A classifier file from a newer version is refused, not silently replaced.
+    meta["format_version"] = 99
+    (config.parent / "data" / "classifier" / "classifier.json").write_text(json.dumps(meta))
+    refused = agg(*base, "tag")
+    assert refused.returncode != 0 and "newer" in refused.stderr
+
+
+def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(REPO / "config" / "topics.toml", config / "topics.toml")
+    (config / "settings.toml").write_text('data_dir = "data"\n')
+    base = ["--config", str(config), "--db", f"sqlite:///{tmp_path}/e.sqlite"]
+    dev = REPO / "tests" / "data" / "eval_dev.jsonl"
+    result = agg(*base, "evaluate", "--data", str(dev), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["per_topic"]) == {"cartels", "terrorism", "border_security"}
+    assert {"precision", "recall", "f1", "support"} <= set(report["per_topic"]["cartels"])
+    assert report["macro_f1"] >= 0.9 and 0 <= report["micro_f1"] <= 1
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(dev.read_text().splitlines()[:60]) + "\n")
+    cv = agg(*base, "evaluate", "--data", str(small), "--cv", "3")
+    assert cv.returncode == 0 and "macro-F1" in cv.stdout and "3-fold" in cv.stdout
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"title": "x", "labels": ["cartels"]}\nnot json\n')
+    bad = agg(*base, "evaluate", "--data", str(broken))
+    assert bad.returncode != 0 and "line 2: not JSON" in bad.stderr
