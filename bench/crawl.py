@@ -104,8 +104,14 @@ def main() -> None:
         print(f"          feedparser.parse, no sanitise/resolve:   {fp_fast:8,.0f} items/s")
         print(f"          aggregator parse_feed (+ nh3 sanitise):  {ours:8,.0f} items/s")
 
-        crawl = CrawlSettings(download_delay=0, autothrottle=False, concurrent_requests=32, concurrent_per_host=32,
-                              retry_times=0, timeout=60)
+        crawl = CrawlSettings(
+            download_delay=0,
+            autothrottle=False,
+            concurrent_requests=32,
+            concurrent_per_host=32,
+            retry_times=0,
+            timeout=60,
+        )
         settings = Settings(data_dir=tmp, crawl=crawl)
         settings.config_dir = Path(tmp) / "config"
         for variant in ("etag", "plain"):
@@ -119,9 +125,11 @@ def main() -> None:
             wall, cpu = crawl_once(db, settings, catalog, None)
             if variant == "etag":
                 peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-                print(f"first crawl:   {wall:6.1f} s wall, {total / wall:8,.0f} items/s end to end "
-                      f"({total / wall / fp_default:.1f}x bare feedparser), {cpu / total * 1000:.2f} CPU s per "
-                      f"1,000 items, crawl process peak RSS {peak_mb:.0f} MB")
+                print(
+                    f"first crawl:   {wall:6.1f} s wall, {total / wall:8,.0f} items/s end to end "
+                    f"({total / wall / fp_default:.1f}x bare feedparser), {cpu / total * 1000:.2f} CPU s per "
+                    f"1,000 items, crawl process peak RSS {peak_mb:.0f} MB"
+                )
             ids = [s.id for s in catalog.sources]
             wall, cpu = crawl_once(db, settings, catalog, ids)
             how = "304 Not Modified" if variant == "etag" else "same body, no validators"

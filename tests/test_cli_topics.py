@@ -14,18 +14,38 @@ from tests.test_cli import agg
 
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = [
-    ("CJNG gunmen ambush state police convoy in Jalisco", "Suspected Cartel Jalisco Nueva Generación sicarios "
-     "opened fire on a police convoy near Tlajomulco, killing four officers.", {"cartels"}),
-    ("Detienen a operador financiero del Cártel del Golfo en Matamoros", "La Fiscalía informó que el detenido "
-     "administraba el cobro de piso y el lavado de dinero de la organización criminal.", {"cartels"}),
-    ("Suicide bomber kills 12 at market; Islamic State claims attack", "The jihadist group said one of its "
-     "fighters detonated an explosive vest in the crowded market.", {"terrorism"}),
-    ("Border Patrol agents seize 300 pounds of methamphetamine near Nogales port of entry", "CBP officers found "
-     "the drugs hidden in a tractor-trailer at the Mariposa crossing.", {"border_security", "cartels"}),
-    ("OPEC+ agrees to extend oil output cuts into next year", "The oil cartel said the cuts would support prices "
-     "as demand slows.", set()),
-    ("Horror film review: the terror builds slowly in a haunted farmhouse", "A ghost story with patient pacing "
-     "and a strong final act.", set()),
+    (
+        "CJNG gunmen ambush state police convoy in Jalisco",
+        "Suspected Cartel Jalisco Nueva Generación sicarios "
+        "opened fire on a police convoy near Tlajomulco, killing four officers.",
+        {"cartels"},
+    ),
+    (
+        "Detienen a operador financiero del Cártel del Golfo en Matamoros",
+        "La Fiscalía informó que el detenido "
+        "administraba el cobro de piso y el lavado de dinero de la organización criminal.",
+        {"cartels"},
+    ),
+    (
+        "Suicide bomber kills 12 at market; Islamic State claims attack",
+        "The jihadist group said one of its fighters detonated an explosive vest in the crowded market.",
+        {"terrorism"},
+    ),
+    (
+        "Border Patrol agents seize 300 pounds of methamphetamine near Nogales port of entry",
+        "CBP officers found the drugs hidden in a tractor-trailer at the Mariposa crossing.",
+        {"border_security", "cartels"},
+    ),
+    (
+        "OPEC+ agrees to extend oil output cuts into next year",
+        "The oil cartel said the cuts would support prices as demand slows.",
+        set(),
+    ),
+    (
+        "Horror film review: the terror builds slowly in a haunted farmhouse",
+        "A ghost story with patient pacing and a strong final act.",
+        set(),
+    ),
 ]
 
 
