@@ -12,16 +12,23 @@ _HOST_PREFIXES = re.compile(r"^(?:www\d?|m|mobile|amp)\.")
 _AMP_QUERY = {"amp", "outputtype", "output", "_amp", "usqp", "amp_js_v"}
 _AMP_PATH = re.compile(r"(?:/amp/?$|^/amp(?=/)|\.amp(?=$|\.html?$))", re.I)
 MAX_KEY = 700
+_PLAIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~/-]*)?$", re.IGNORECASE)
 
 
 def url_key(url: str) -> str | None:
     """Dedupe key for an article URL, or None when `url` is not an http(s) URL."""
     if not url or not url.lower().startswith(("http://", "https://")):
         return None
-    try:
-        normalized = courlan.normalize_url(url.strip(), strict=True)
-    except (ValueError, TypeError):
-        normalized = url.strip()
+    url = url.strip()
+    if _PLAIN.match(url):
+        # Only unreserved characters, no query or fragment: courlan would change nothing but the case of the
+        # scheme and host, so skip it (it is the costliest step of storing an item).
+        normalized = url
+    else:
+        try:
+            normalized = courlan.normalize_url(url, strict=True)
+        except (ValueError, TypeError):
+            normalized = url
     parts = urlsplit(normalized)
     host = _HOST_PREFIXES.sub("", (parts.hostname or "").lower())
     if parts.port and parts.port not in (80, 443):
