@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
@@ -28,5 +27,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_request(self, request: Request) -> None:
         delay = request.meta.pop("retry_delay", 0)
         if delay:
-            await asyncio.sleep(delay)
+            # Twisted's timer, so this works whichever reactor Scrapy runs on.
+            from twisted.internet import reactor
+            from twisted.internet.task import deferLater
+
+            await deferLater(reactor, delay)  # type: ignore[arg-type]
         return None
