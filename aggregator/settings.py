@@ -89,6 +89,16 @@ def describe_validation_error(exc: ValidationError, where: str) -> str:
     return "; ".join(lines)
 
 
+def read_config_file(path: Path) -> str:
+    """The text of a required config file, or a ConfigError naming it."""
+    if not path.exists():
+        raise ConfigError(f"config: {path}: file not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {path}: not UTF-8: {exc}") from exc
+
+
 def load_settings(config_dir: Path) -> Settings:
     """Read settings.toml from `config_dir`; a missing file means all defaults."""
     path = config_dir / "settings.toml"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, fi
 
 from aggregator.durations import parse_duration
 from aggregator.errors import ConfigError
-from aggregator.settings import describe_validation_error
+from aggregator.settings import describe_validation_error, read_config_file
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
@@ -161,10 +161,4 @@ def parse_sources(text: str, path: Path) -> SourceCatalog:
 def load_sources(config_dir: Path, filename: str = "sources.toml") -> SourceCatalog:
     """Read `sources.toml` from `config_dir`."""
     path = config_dir / filename
-    if not path.exists():
-        raise ConfigError(f"config: {path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {path}: not UTF-8: {exc}") from exc
-    return parse_sources(text, path)
+    return parse_sources(read_config_file(path), path)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aggregator.errors import ConfigError
 from aggregator.rules import fold_tokens
-from aggregator.settings import describe_validation_error
+from aggregator.settings import describe_validation_error, read_config_file
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LANG = re.compile(r"^(any|[a-z]{2,3})$")
@@ -320,10 +320,4 @@ def parse_topics(text: str, path: Path) -> TopicSet:
 def load_topics(config_dir: Path, filename: str = "topics.toml") -> TopicSet:
     """Read and validate `topics.toml` from `config_dir`."""
     path = config_dir / filename
-    if not path.exists():
-        raise ConfigError(f"config: {path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {path}: not UTF-8: {exc}") from exc
-    return parse_topics(text, path)
+    return parse_topics(read_config_file(path), path)

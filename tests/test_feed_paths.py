@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +10,11 @@ from aggregator.feed_dates import parse_date
 from aggregator.feed_fast import parse_fast
 from aggregator.feeds import parse_feed
 from tests import feedgen
+from tests.shared_fixtures import fixtures_root
 
 FIELDS = ("url", "guid", "title", "published_at", "updated_at", "language", "authors", "summary_html", "text")
-REAL = Path(os.environ.get("AGGREGATOR_SHARED_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
-REAL_FEEDS = sorted(p for p in (REAL / "real-feeds").glob("*") if p.suffix in (".xml", ".rdf")) if REAL.exists() else []
+REAL = fixtures_root()
+REAL_FEEDS = sorted(p for p in (REAL / "real-feeds").glob("*") if p.suffix in (".xml", ".rdf")) if REAL else []
 URL = "https://example.com/feed"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +15,9 @@ from w3lib.encoding import html_to_unicode
 from aggregator.entry import Article
 from aggregator.errors import ParseError
 from aggregator.extract import extract_article
+from tests.shared_fixtures import fixtures_root
 
-
-def _fixtures_root() -> Path | None:
-    env = os.environ.get("AGGREGATOR_SHARED_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    return root if root.is_dir() else None
-
-
-ROOT = _fixtures_root()
+ROOT = fixtures_root()
 if ROOT is None:
     pytest.skip("shared fixtures not found (set AGGREGATOR_SHARED_FIXTURES)", allow_module_level=True)
 assert ROOT is not None

@@ -6,7 +6,6 @@ import ast
 import codecs
 import functools
 import html
-import os
 import random
 import re
 from datetime import timedelta
@@ -19,15 +18,9 @@ from aggregator.errors import ParseError
 from aggregator.feeds import FeedResult, parse_feed
 from aggregator.sanitize import html_to_text
 from aggregator.urls import url_key
+from tests.shared_fixtures import fixtures_root
 
-
-def _fixtures_root() -> Path | None:
-    env = os.environ.get("AGGREGATOR_SHARED_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    return root if root.is_dir() else None
-
-
-ROOT = _fixtures_root()
+ROOT = fixtures_root()
 if ROOT is None:
     pytest.skip("shared fixtures not found (set AGGREGATOR_SHARED_FIXTURES)", allow_module_level=True)
 assert ROOT is not None

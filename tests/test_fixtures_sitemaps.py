@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,15 +11,9 @@ from lxml import etree
 
 from aggregator.errors import ParseError
 from aggregator.sitemaps import SitemapResult, parse_sitemap
+from tests.shared_fixtures import fixtures_root
 
-
-def _fixtures_root() -> Path | None:
-    env = os.environ.get("AGGREGATOR_SHARED_FIXTURES")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    return root if root.is_dir() else None
-
-
-ROOT = _fixtures_root()
+ROOT = fixtures_root()
 if ROOT is None or not (ROOT / "sitemaps").is_dir():
     pytest.skip("shared fixtures/sitemaps not found (set AGGREGATOR_SHARED_FIXTURES)", allow_module_level=True)
 assert ROOT is not None
