@@ -27,9 +27,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_request(self, request: Request) -> None:
         delay = request.meta.pop("retry_delay", 0)
         if delay:
-            # Twisted's timer, so this works whichever reactor Scrapy runs on.
+            # Twisted's timer, awaited the way Scrapy awaits Deferreds, so it works on whichever reactor runs.
+            from scrapy.utils.defer import maybe_deferred_to_future
             from twisted.internet import reactor
             from twisted.internet.task import deferLater
 
-            await deferLater(reactor, delay)  # type: ignore[arg-type]
+            await maybe_deferred_to_future(deferLater(reactor, delay))  # type: ignore[arg-type]
         return None
