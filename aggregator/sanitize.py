@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 import nh3
@@ -56,23 +57,22 @@ def _absolute(match: re.Match[str], base_url: str) -> str:
 
 def clean_html_to_text(cleaned: str) -> str:
     """Plain text of HTML that `clean_html` produced: cheaper than `html_to_text`, no second parse."""
-    if not cleaned:
-        return ""
-    if "<" not in cleaned and "&" not in cleaned:
-        return _tidy(cleaned)
-    marked = _BLOCK_END.sub("\\g<0>\n", cleaned)
-    return _tidy(html.unescape(_SERIALISED_TAG.sub("", marked)))
+    return _as_text(cleaned, lambda marked: _SERIALISED_TAG.sub("", marked))
 
 
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, paragraphs kept as lines."""
+    return _as_text(
+        markup, lambda marked: nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, attributes={})
+    )
+
+
+def _as_text(markup: str, strip_tags: Callable[[str], str]) -> str:
     if not markup:
         return ""
     if "<" not in markup and "&" not in markup:
         return _tidy(markup)
-    marked = _BLOCK_END.sub("\\g<0>\n", markup)
-    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, attributes={})
-    return _tidy(html.unescape(stripped))
+    return _tidy(html.unescape(strip_tags(_BLOCK_END.sub("\\g<0>\n", markup))))
 
 
 def _tidy(text: str) -> str:
