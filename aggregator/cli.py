@@ -177,7 +177,7 @@ def _run_crawl(
 
     from aggregator.cli_topics import ensure_classifier, tag_untagged
 
-    classifier = ensure_classifier(obj, db, quiet=quiet)  # trained here once, so the crawl only reads it
+    tagging = ensure_classifier(obj, db, quiet=quiet)  # trained here once, so the crawl only reads it
     outcome = crawl_sources(
         db,
         settings,
@@ -189,10 +189,14 @@ def _run_crawl(
     )
     if show:
         click.echo("", err=True)
-    if classifier is not None:
-        caught_up = tag_untagged(db, classifier)  # items whose tagging the crawl could not finish
-        if caught_up and not quiet:
-            click.echo(f"tagged {caught_up} item(s) the crawl left untagged", err=True)
+    if tagging:
+        try:
+            caught_up = tag_untagged(obj, db)  # items whose tagging the crawl could not finish
+        except AggregatorError as exc:  # the crawl's items are stored; only their tags wait
+            click.echo(f"warning: items stay untagged: {' '.join(str(exc).split())}", err=True)
+        else:
+            if caught_up and not quiet:
+                click.echo(f"tagged {caught_up} item(s) the crawl left untagged", err=True)
     if outcome.planned == 0:
         click.echo("no source is due; use --source ID to crawl one now")
         return outcome

@@ -20,27 +20,38 @@ def _topics(obj: Context) -> Any:
     return load_topics(obj.config_dir)
 
 
-def ensure_classifier(obj: Context, db: Any, *, quiet: bool = False) -> Any:
-    """The classifier for tagging, trained on first use; None (with a warning) if it cannot be had."""
-    from aggregator.tagging import load_classifier
+def ensure_classifier(obj: Context, db: Any, *, quiet: bool = False) -> bool:
+    """Make sure a saved classifier fits topics.toml before a crawl (training one on first use), so the crawl
+    process only reads it. False, with a warning, when it cannot be had: items are then stored untagged."""
+    from aggregator.tagging import classifier_dir, load_classifier
 
     try:
         topics = _topics(obj)
+        saved = classifier_dir(obj.settings) / "classifier.json"
+        if saved.exists() and json.loads(saved.read_text(encoding="utf-8")).get("topics_fingerprint") == (
+            topics.fingerprint
+        ):
+            return True  # current: loading it here would only slow down a crawl that may bring nothing new
         with db.session() as session:
-            return load_classifier(obj.settings, topics, session=session)
-    except AggregatorError as exc:
+            load_classifier(obj.settings, topics, session=session)
+        return True
+    except (AggregatorError, OSError, ValueError) as exc:
         if not quiet:
             click.echo(f"warning: items will not be tagged: {' '.join(str(exc).split())}", err=True)
-        return None
+        return False
 
 
-def tag_untagged(db: Any, clf: Any) -> int:
-    """Tag whatever the crawl left untagged (a failed or killed tagging step)."""
-    from aggregator.tagging import tag_items, untagged_ids
+def tag_untagged(obj: Context, db: Any) -> int:
+    """Tag whatever the crawl left untagged (a failed or killed tagging step); loads the classifier only then."""
+    from aggregator.tagging import load_classifier, tag_items, untagged_ids
 
-    done = 0
     with db.session() as session:
         chunks = list(untagged_ids(session))
+    if not chunks:
+        return 0
+    with db.session() as session:
+        clf = load_classifier(obj.settings, _topics(obj), session=session)
+    done = 0
     for ids in chunks:
         with db.session() as session:
             done += tag_items(session, clf, ids, now=datetime.now(UTC))

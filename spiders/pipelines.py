@@ -17,7 +17,6 @@ from scrapy.exceptions import DontCloseSpider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from aggregator.classifier import Classifier
 from aggregator.database import Database
 from aggregator.entry import Entry
 from aggregator.errors import AggregatorError
@@ -25,8 +24,6 @@ from aggregator.ingest import IngestResult, mark_fulltext_failed, store_article
 from aggregator.polling import PollPolicy
 from aggregator.settings import Settings
 from aggregator.source_state import ERROR, OK, FetchReport, insert_fetch_log, record_crash, record_fetch
-from aggregator.tagging import load_classifier, tag_items
-from aggregator.topics import load_topics
 from models import Item, Source
 
 log = logging.getLogger(__name__)
@@ -47,7 +44,8 @@ class StorePipeline:
         self.pending: list[FetchReport] = []
         self.pending_entries = 0
         self.articles_queued = 0
-        self.classifier: Classifier | bool | None = None  # loaded on first use; False once it failed
+        # Loaded on the first items to tag (a re-crawl of unchanged feeds never pays for it); False once it failed.
+        self.classifier: Any = None
         self.last_flush = time.monotonic()
         self.rng = random.Random()
 
@@ -210,7 +208,9 @@ class StorePipeline:
         if not item_ids or self.classifier is False or self.db is None:
             return
         try:
-            if not isinstance(self.classifier, Classifier):
+            from aggregator.tagging import tag_items
+
+            if self.classifier is None:
                 self.classifier = self._load_classifier()
             with self.db.session() as session:
                 tag_items(session, self.classifier, item_ids, now=datetime.now(UTC))
@@ -218,7 +218,10 @@ class StorePipeline:
             log.warning("classify: tagging disabled for this crawl: %s", exc)
             self.classifier = False
 
-    def _load_classifier(self) -> Classifier:
+    def _load_classifier(self) -> Any:
+        from aggregator.tagging import load_classifier
+        from aggregator.topics import load_topics
+
         topics = load_topics(Path(self.settings.config_dir))
         # The parent trained and saved one before starting the crawl; here it is only read.
         return load_classifier(self.settings, topics, train_if_missing=False)

@@ -133,3 +133,15 @@ def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:
     broken.write_text('{"title": "x", "labels": ["cartels"]}\nnot json\n')
     bad = agg(*base, "evaluate", "--data", str(broken))
     assert bad.returncode != 0 and "line 2: not JSON" in bad.stderr
+
+
+def test_a_broken_classifier_never_stops_the_crawl(tmp_path: Path, server: TestServer) -> None:
+    config, db = _setup(tmp_path, server)
+    base = ["--config", str(config), "--db", db]
+    saved = config.parent / "data" / "classifier"
+    saved.mkdir(parents=True)
+    (saved / "classifier.json").write_text('{"format": "something-else"}')
+    crawl = agg(*base, "crawl")
+    assert crawl.returncode == 0, crawl.stderr
+    assert "items will not be tagged" in crawl.stderr and "unknown format" in crawl.stderr
+    assert len(_tags(tmp_path / "topics.sqlite")) == len(ITEMS)  # stored, untagged
