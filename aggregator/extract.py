@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.entry import Article
 from aggregator.errors import ParseError
+from aggregator.feed_dates import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def extract_article(html: str, url: str) -> Article:
         text=doc.text.strip(),
         title=doc.title or None,
         authors=tuple(a.strip() for a in (doc.author or "").split(";") if a.strip()),
-        published_at=_day(doc.date),
+        published_at=parse_date(doc.date),  # trafilatura gives the day: midnight UTC
         language=(doc.language or (lang_match.group(1) if lang_match else "") or "").lower()[:2] or None,
         canonical_url=_canonical(head) or None,
     )
@@ -59,12 +59,3 @@ def _canonical(head: str) -> str | None:
     href = _HREF.search(tag.group(0))
     value = href.group(1).strip() if href else ""
     return value if value.startswith(("http://", "https://")) else None
-
-
-def _day(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None

@@ -11,8 +11,8 @@ from parsel.csstranslator import css2xpath
 
 from aggregator.entry import Entry
 from aggregator.errors import ConfigError, ParseError
+from aggregator.feed_dates import parse_date
 from aggregator.sanitize import clean_html, html_to_text
-from aggregator.sitemaps import _date as iso_date
 
 SELECTOR_KEYS = ("item_selector", "link_selector", "title_selector", "date_selector", "summary_selector")
 
@@ -87,7 +87,7 @@ def _when(block: Selector, css: str | None) -> datetime | None:
     node = block.css(css)
     value = node.attrib.get("datetime") if node else None
     value = value or html_to_text(node.get() or "")
-    parsed = iso_date(value)
+    parsed = parse_date(value)
     if parsed is None and value:
         import dateparser
 

@@ -13,6 +13,7 @@ from lxml import etree
 
 from aggregator.entry import Entry
 from aggregator.errors import ParseError
+from aggregator.feed_dates import parse_date
 from aggregator.feed_entry import FUTURE_TOLERANCE
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
@@ -50,7 +51,7 @@ def parse_sitemap(
                 continue
             loc = _child_text(node, "loc")
             if loc:
-                children.append((urljoin(url, loc), _date(_child_text(node, "lastmod"))))
+                children.append((urljoin(url, loc), parse_date(_child_text(node, "lastmod"))))
         return SitemapResult(children=children)
     if tag != "urlset":
         raise ParseError(f"parse: not a sitemap: root element <{tag}>")
@@ -69,8 +70,8 @@ def parse_sitemap(
             continue
         news = _first(node, "news")
         title = _child_text(news, "title") if news is not None else None
-        pub = _date(_child_text(news, "publication_date")) if news is not None else None
-        lastmod = _date(_child_text(node, "lastmod"))
+        pub = parse_date(_child_text(news, "publication_date")) if news is not None else None
+        lastmod = parse_date(_child_text(node, "lastmod"))
         when = pub or lastmod
         if when is not None and when < cutoff:
             skipped += 1
@@ -138,13 +139,3 @@ def _child_text(node: etree._Element | None, name: str) -> str | None:
     if child is None or child.text is None:
         return None
     return child.text.strip() or None
-
-
-def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
