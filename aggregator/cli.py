@@ -349,7 +349,7 @@ def demo(obj: Context, keep_serving: bool) -> None:
 
 
 # The topic commands live in their own module; importing it registers them on `cli`.
-from aggregator import cli_topics  # noqa: E402,F401
+from aggregator import cli_digest, cli_topics  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

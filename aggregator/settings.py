@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from aggregator.durations import parse_duration
 from aggregator.errors import ConfigError
+from aggregator.mail import MailSettings
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -42,6 +44,32 @@ class CrawlSettings(_Strict):
     fulltext_per_source: int = 50
 
 
+class DigestSettings(_Strict):
+    """When the daily digest closes, how it reads, where it is written."""
+
+    time: str = "07:00"  # local time (settings.timezone) at which each day's digest closes
+    languages: list[str] = ["en", "es"]  # summary language preference, first one the story has
+    per_section: int = Field(default=20, ge=0)  # stories in full per section; 0 = no limit
+    summary_sentences: int = Field(default=3, ge=1, le=6)
+    story_window: Seconds = 72 * 3600.0  # an item joins a story whose items lie within this time of it
+    output_dir: str = "digests"  # relative to the data directory
+    title: str = "Beat digest"
+    feed_entries: int = Field(default=30, ge=1)  # digests (and stories per topic) kept in the Atom feeds
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            clock = dt.time.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"time must be HH:MM, got {value!r}") from exc
+        return clock.strftime("%H:%M")
+
+    @property
+    def cutoff(self) -> dt.time:
+        return dt.time.fromisoformat(self.time)
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -49,6 +77,8 @@ class Settings(_Strict):
     database_url: str = ""
     timezone: str = "UTC"
     crawl: CrawlSettings = CrawlSettings()
+    digest: DigestSettings = DigestSettings()
+    mail: MailSettings = MailSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")
@@ -67,6 +97,11 @@ class Settings(_Strict):
         """Data directory; a relative path is taken from the config directory's parent."""
         path = Path(os.environ.get("AGGREGATOR_DATA_DIR") or self.data_dir)
         return path if path.is_absolute() else (self.config_dir.resolve().parent / path)
+
+    @property
+    def digest_dir(self) -> Path:
+        path = Path(self.digest.output_dir)
+        return path if path.is_absolute() else self.data_path / path
 
     @property
     def zone(self) -> ZoneInfo:

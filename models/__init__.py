@@ -4,6 +4,7 @@ from models.base import Base, UTCDateTime
 from models.fetch import Fetch
 from models.item import Item, Sighting
 from models.source import Source
+from models.story import Digest, Story
 from models.topic import ItemTopic, Label
 
-__all__ = ["Base", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "UTCDateTime"]
+__all__ = ["Base", "Digest", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "Story", "UTCDateTime"]

@@ -37,6 +37,7 @@ class Item(Base):
     fulltext_attempts: Mapped[int] = mapped_column(default=0)
     fulltext_error: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"), index=True)
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="item", cascade="all, delete-orphan")
 

@@ -17,7 +17,7 @@ from tests.crawling import source
 from tests.httpserver import Reply, TestServer
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = [[], ["crawl"], ["sources"], ["sources", "list"], ["sources", "check"], ["export"], ["demo"]]
+COMMANDS = [[], ["crawl"], ["sources"], ["sources", "list"], ["sources", "check"], ["export"], ["demo"], ["digest"]]
 
 
 def agg(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

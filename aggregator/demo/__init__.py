@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def demo_catalog(base: str) -> SourceCatalog:
 def demo_settings(settings: Any) -> Any:
     """Politeness delays exist for other people's servers; the demo server is ours."""
     crawl = settings.crawl.model_copy(update={"download_delay": 0.0, "autothrottle": False, "concurrent_per_host": 8})
-    demo = settings.model_copy(update={"crawl": crawl})
+    digest = settings.digest.model_copy(update={"output_dir": "demo-digests", "title": "Beat digest (demo)"})
+    demo = settings.model_copy(update={"crawl": crawl, "digest": digest})
     demo.config_dir = settings.config_dir
     return demo
 
@@ -50,16 +52,40 @@ def run_demo(obj: Any, *, keep_serving: bool, crawl: Callable[..., Any]) -> None
         click.echo("\n== second crawl: conditional GET, nothing re-parsed ==")
         crawl(obj, db, catalog, [s.id for s in catalog.sources], quiet=True, settings=settings)
         _show(db, settings)
+        html = _digest(obj, db, settings)
+        day = html.stem.removeprefix("digest-")
         db.close()
         click.echo(f"\ndatabase: {url}")
         click.echo(f"try:  aggregator --db {url} sources check")
         click.echo(f"      aggregator --db {url} export --format jsonl | head -3")
+        click.echo(f"      aggregator --db {url} digest --date {day} --format md   (the archived demo digest)")
+        click.echo(f"\nthe demo digest, to read in a browser: {html}")
         if keep_serving:
             click.echo(f"serving {server.base}/ until Ctrl-C")
             try:
                 server.thread.join()
             except KeyboardInterrupt:
                 pass
+
+
+def _digest(obj: Any, db: Database, settings: Any) -> Path:
+    """Build the demo's digest, closing it now (a real digest closes at the configured time), and print it."""
+    from aggregator import digest_archive as archive
+    from aggregator.cli_digest import prepare
+    from aggregator.render import render
+    from aggregator.topics import load_topics
+
+    now = datetime.now(UTC)
+    prepare(obj, db, now=now)
+    with db.session() as session:
+        built = archive.build(
+            session, settings, load_topics(obj.config_dir), now.astimezone(settings.zone).date(), now=now, end=now
+        )
+        content = built.digest.content
+        written = archive.write_outputs(session, settings, content)
+    click.echo("\n== the digest: stories, not duplicates; every summary sentence quoted from a linked item ==\n")
+    click.echo(render(content, "txt", title=settings.digest.title))
+    return written["html"]
 
 
 def _show(db: Database, settings: Any) -> None:
