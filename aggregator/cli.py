@@ -138,9 +138,12 @@ def crawl(obj: Context, sources: tuple[str, ...], quiet: bool) -> None:
     unknown = sorted(set(sources) - set(catalog.by_id()))
     if unknown:
         raise ConfigError(f"crawl: unknown source id(s): {', '.join(unknown)} (see `aggregator sources list`)")
-    db = obj.database()
-    outcome = _run_crawl(obj, db, catalog, list(sources) or None, quiet=quiet)
-    db.close()
+    from aggregator.jobs import crawl_lock
+
+    with crawl_lock(obj.settings.data_path):  # never two crawls at once, whether started by hand or by `run`
+        db = obj.database()
+        outcome = _run_crawl(obj, db, catalog, list(sources) or None, quiet=quiet)
+        db.close()
     failed = [line for line in outcome.lines if line.outcome == "error"]
     if outcome.exit_code != 0:
         raise AggregatorError(f"crawl: the crawl process exited with code {outcome.exit_code}; see {outcome.log_path}")
@@ -229,7 +232,7 @@ def _run_crawl(
 
 @cli.group()
 def sources() -> None:
-    """Inspect the configured sources and their health."""
+    """Inspect, add, test, enable and disable sources; import and export OPML."""
 
 
 @sources.command("list")
@@ -349,7 +352,7 @@ def demo(obj: Context, keep_serving: bool) -> None:
 
 
 # The topic commands live in their own module; importing it registers them on `cli`.
-from aggregator import cli_digest, cli_topics  # noqa: E402,F401
+from aggregator import cli_digest, cli_opml, cli_run, cli_sources, cli_topics  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,27 @@ class PollPolicy:
         return max(self.minimum, min(self.maximum, seconds))
 
 
+# How fast the estimate of a source's publishing rate follows what each fetch finds.
+RATE_SMOOTHING = 0.3
+CHECKS_PER_ITEM = 2.0  # look about twice per expected new item, so news waits half a gap on average
+
+
+def publish_rate(previous: float | None, new_items: int, hours: float) -> float:
+    """New items per hour, smoothed over fetches (an exponential moving average)."""
+    observed = new_items / max(hours, 1 / 60)
+    return observed if previous is None else RATE_SMOOTHING * observed + (1 - RATE_SMOOTHING) * previous
+
+
+def adaptive_interval(rate_per_hour: float | None, policy: PollPolicy) -> float | None:
+    """Seconds between checks for a source publishing at `rate_per_hour`, within the policy's bounds;
+    None while the rate is unknown (the default interval applies)."""
+    if rate_per_hour is None:
+        return None
+    if rate_per_hour <= 0:
+        return policy.maximum
+    return policy.clamp(3600.0 / (rate_per_hour * CHECKS_PER_ITEM))
+
+
 def cache_max_age(cache_control: str | None) -> float | None:
     """max-age (or s-maxage) from a Cache-Control header, in seconds."""
     if not cache_control:

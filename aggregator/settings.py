@@ -70,6 +70,20 @@ class DigestSettings(_Strict):
         return dt.time.fromisoformat(self.time)
 
 
+class ScheduleSettings(_Strict):
+    """What `aggregator run` does on its own, and how often."""
+
+    tick: Seconds = Field(default=60.0, ge=1.0)  # how often due sources are looked for (each has its own pace)
+    retrain_every: Seconds = Field(default=3600.0, ge=60.0)  # look for new feedback this often
+    maintenance_time: str = "04:30"  # local time of the daily database upkeep
+    log_format: str = Field(default="plain", pattern="^(plain|json)$")
+
+    @field_validator("maintenance_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        return DigestSettings._clock(value)
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -79,6 +93,7 @@ class Settings(_Strict):
     crawl: CrawlSettings = CrawlSettings()
     digest: DigestSettings = DigestSettings()
     mail: MailSettings = MailSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")

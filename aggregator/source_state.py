@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.entry import Entry
 from aggregator.ingest import IngestResult, store_entries
-from aggregator.polling import PollPolicy, next_check
+from aggregator.polling import PollPolicy, adaptive_interval, next_check, publish_rate
 from aggregator.sources import SourceCatalog, SourceConfig
 from models import Fetch, Source
 
@@ -123,6 +123,7 @@ def record_fetch(
         elif result.new:
             source.last_new_item_at = now
         return result
+    previous_fetch = source.last_fetch_at
     source.last_fetch_at = now
     source.last_status = report.http_status
     if failed:
@@ -140,10 +141,15 @@ def record_fetch(
                 source.feed_title = report.feed_title[:1000]
         if result.new:
             source.last_new_item_at = now
+        if previous_fetch is not None:  # a first fetch brings the backlog, not the rate
+            hours = (now - previous_fetch).total_seconds() / 3600
+            source.publish_rate = publish_rate(source.publish_rate, result.new, hours)
+    # A poll_interval from sources.toml is the maintainer's word; otherwise the source's own pace decides.
+    interval = source.interval_seconds or adaptive_interval(source.publish_rate, policy)
     source.next_check_at, _ = next_check(
         now,
         policy,
-        interval=source.interval_seconds,
+        interval=interval,
         error_count=source.error_count,
         ttl=report.ttl_seconds,
         max_age=report.max_age_seconds,

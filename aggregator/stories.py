@@ -78,13 +78,17 @@ def similarity(docs: Sequence[Doc]) -> csr_matrix:
     Stems found in very many docs (DF_CAP) are dropped before the product.
     """
     import numpy as np
+    from scipy.sparse import csr_matrix as sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     n = len(docs)
-    vectorizer = TfidfVectorizer(analyzer=doc_tokens, sublinear_tf=True, max_df=max(min(DF_CAP, n // 10), 20), min_df=1)
-    x = vectorizer.fit_transform(docs)
-    if n < 20:  # too few docs for a document-frequency cut to mean anything
-        x = TfidfVectorizer(analyzer=doc_tokens, sublinear_tf=True).fit_transform(docs)
+    # Small batches keep every stem but those in most docs; large ones cap document frequency, which is what
+    # keeps the product linear. A story told by many outlets stays below the cap: it is a few dozen docs.
+    max_df: float | int = 1.0 if n < 20 else (0.5 if n <= 3 * DF_CAP else DF_CAP)
+    try:
+        x = TfidfVectorizer(analyzer=doc_tokens, sublinear_tf=True, max_df=max_df).fit_transform(docs)
+    except ValueError:  # no stem left at all (empty or stopword-only titles): nothing is similar
+        return sparse((n, n), dtype=np.float32)
     sims = (x @ x.T).tocsr()
     sims.data[sims.data < FLOOR] = 0.0
     sims.eliminate_zeros()

@@ -38,3 +38,4 @@ class Source(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
     interval_seconds: Mapped[float | None]
+    publish_rate: Mapped[float | None]  # new items per hour, smoothed over fetches

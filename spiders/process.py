@@ -17,6 +17,8 @@ from aggregator.errors import AggregatorError
 from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
+# Crawl processes running now, so a scheduler told to stop can end them cleanly (see stop_crawls).
+_ACTIVE: set[subprocess.Popen[bytes]] = set()
 
 
 def plan_to_json(plan: CrawlPlan) -> str:
@@ -50,6 +52,7 @@ def run_crawl(
             env=env,
         )
         assert child.stdin is not None and child.stdout is not None
+        _ACTIVE.add(child)
         try:
             child.stdin.write(plan_to_json(plan).encode())
             child.stdin.close()
@@ -62,7 +65,26 @@ def run_crawl(
                 continue
             if on_event is not None:
                 on_event(event)
-        return child.wait()
+        try:
+            return child.wait()
+        finally:
+            _ACTIVE.discard(child)
+
+
+def stop_crawls(grace: float = 20.0) -> int:
+    """Ask running crawl processes to stop (SIGTERM: Scrapy finishes in-flight work and closes its spider,
+    committing what it stored); kill those still running after `grace` seconds. Returns how many there were."""
+    children = list(_ACTIVE)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()  # every write is transactional: at worst the last batch is rolled back and refetched
+            child.wait()
+    return len(children)
 
 
 def _child_main() -> int:

@@ -8,6 +8,10 @@ from aggregator.settings import CrawlSettings
 
 # 429 is left out on purpose: a rate-limited source waits for its Retry-After, not for our retry loop.
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+# Sent with feed requests: servers that negotiate content then send the feed rather than an HTML page.
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
 
 
 def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:

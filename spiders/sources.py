@@ -23,6 +23,7 @@ from aggregator.sitemaps import parse_sitemap
 from aggregator.source_state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
 from spiders.failures import describe_failure, describe_status
 from spiders.items import ArticleFailed, ArticleFetched
+from spiders.settings import FEED_ACCEPT
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,7 @@ class SourcesSpider(scrapy.Spider):
             if task.last_modified:
                 headers["If-Modified-Since"] = task.last_modified
         if task.kind == "feed":
-            headers["Accept"] = (
-                "application/rss+xml, application/atom+xml, application/feed+json, "
-                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
-            )
+            headers["Accept"] = FEED_ACCEPT
         return scrapy.Request(
             url,
             headers=headers,

@@ -18,6 +18,7 @@ from tests.httpserver import Reply, TestServer
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [[], ["crawl"], ["sources"], ["sources", "list"], ["sources", "check"], ["export"], ["demo"], ["digest"]]
+COMMANDS += [["sources", verb] for verb in ("add", "test", "enable", "disable", "import-opml", "export-opml")]
 
 
 def agg(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

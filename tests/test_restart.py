@@ -79,12 +79,16 @@ def _wait_for_fetches(path: Path, count: int, timeout: float = 60) -> None:
     raise AssertionError(f"the crawl stored fewer than {count} fetches in {timeout}s")
 
 
-def test_kill_minus_nine_mid_crawl_then_resume(tmp_path: Path, server: TestServer) -> None:
+def _slow_feeds(server: TestServer, delay: float) -> None:
+    """Slow, chunked answers keep a crawl running long enough to be killed or read from in the middle."""
     for n in range(FEEDS):
         body = feedgen.rss20([feedgen.item(i, server.base + f"/f{n}") for i in range(ITEMS)])
-        # Slow, chunked answers keep the crawl running long enough to be killed in the middle.
         chunks = [body[i : i + 400] for i in range(0, len(body), 400)]
-        server.add(f"/f{n}", Reply(body=chunks, chunk_delay=0.05))  # type: ignore[arg-type]
+        server.add(f"/f{n}", Reply(body=chunks, chunk_delay=delay))  # type: ignore[arg-type]
+
+
+def test_kill_minus_nine_mid_crawl_then_resume(tmp_path: Path, server: TestServer) -> None:
+    _slow_feeds(server, 0.05)
     config = tmp_path / "config"
     _write_config(config, server)
     db_path = tmp_path / "crawl.sqlite"
@@ -115,3 +119,38 @@ def test_kill_minus_nine_mid_crawl_then_resume(tmp_path: Path, server: TestServe
     items, done = _check_consistent(db_path)
     assert items == FEEDS * ITEMS
     assert done == FEEDS
+
+
+def test_readers_keep_working_while_a_crawl_writes(tmp_path: Path, server: TestServer) -> None:
+    """Exports, digest previews and status from other processes during a crawl: no "database is locked"."""
+    _slow_feeds(server, 0.3)
+    config = tmp_path / "config"
+    _write_config(config, server)
+    (config / "topics.toml").write_text((Path(__file__).parents[1] / "config" / "topics.toml").read_text())
+    db_path = tmp_path / "crawl.sqlite"
+    db = f"sqlite:///{db_path}"
+    crawler = _crawl(config, db)
+    _wait_for_fetches(db_path, 1)
+    readers = [["export", "--format", "jsonl"], ["digest", "--preview", "--format", "json"], ["status"]]
+    rounds = 0
+    while crawler.poll() is None and rounds < 6:
+        # Every reader at once, while the crawl is still writing.
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "aggregator", "--config", str(config), "--db", db, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for args in readers
+        ]
+        for args, proc in zip(readers, procs, strict=True):
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"{args}: {err}"
+            assert "locked" not in err.lower()
+        rounds += 1
+    still_writing = crawler.poll() is None
+    crawler.communicate(timeout=120)
+    assert crawler.returncode == 0
+    assert rounds >= 2 or still_writing, "the readers never overlapped the crawl"
+    assert _check_consistent(db_path)[0] == FEEDS * ITEMS
