@@ -343,12 +343,13 @@ def export(obj: Context, fmt: str, since: datetime | None, out_path: Path | None
 
 @cli.command()
 @click.option("--keep-serving", is_flag=True, help="Keep the demo outlets' server running after the crawl.")
+@click.option("--run", "scheduler", is_flag=True, help="Then run the scheduler on the demo outlets until Ctrl-C.")
 @pass_ctx
-def demo(obj: Context, keep_serving: bool) -> None:
+def demo(obj: Context, keep_serving: bool, scheduler: bool) -> None:
     """Run the whole pipeline offline on sample outlets served from 127.0.0.1."""
     from aggregator.demo import run_demo
 
-    run_demo(obj, keep_serving=keep_serving, crawl=_run_crawl)
+    run_demo(obj, keep_serving=keep_serving, crawl=_run_crawl, scheduler=scheduler)
 
 
 # The topic commands live in their own module; importing it registers them on `cli`.

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,30 @@ def test_demo_runs_offline_and_reports(tmp_path: Path) -> None:
     assert "items stored" in result.stdout and (tmp_path / "data" / "demo.sqlite").exists()
     summary = next(line for line in result.stdout.splitlines() if "items stored" in line)
     assert int(summary.split()[0]) >= 40 and "es:" in summary and "en:" in summary
+    # It ends with the digest: in the terminal, and as HTML whose path is printed last.
+    assert "== the digest" in result.stdout and "== CARTEL–TERROR NEXUS ==" in result.stdout
+    html = Path(result.stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    assert html.exists() and html.parent == tmp_path / "data" / "demo-digests"
+    content = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
+    assert max(len(story["outlets"]) for story in content["stories"].values()) >= 4  # one event, many outlets
+
+
+def test_demo_run_starts_the_scheduler_on_the_demo_outlets_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "demo", "--run"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "next refresh" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(seen) + rest
+    assert "scheduler stopped" in rest
+    config = tmp_path / "data" / "demo-config"
+    status = agg("--config", str(config), "--db", f"sqlite:///{tmp_path / 'data' / 'demo.sqlite'}", "status")
+    assert status.returncode == 0 and "refresh" in status.stdout and "last digest: 20" in status.stdout

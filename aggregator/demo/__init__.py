@@ -34,7 +34,7 @@ def demo_settings(settings: Any) -> Any:
     return demo
 
 
-def run_demo(obj: Any, *, keep_serving: bool, crawl: Callable[..., Any]) -> None:
+def run_demo(obj: Any, *, keep_serving: bool, crawl: Callable[..., Any], scheduler: bool = False) -> None:
     settings = demo_settings(obj.settings)
     if obj.db_url:
         url = obj.db_url
@@ -60,12 +60,38 @@ def run_demo(obj: Any, *, keep_serving: bool, crawl: Callable[..., Any]) -> None
         click.echo(f"      aggregator --db {url} export --format jsonl | head -3")
         click.echo(f"      aggregator --db {url} digest --date {day} --format md   (the archived demo digest)")
         click.echo(f"\nthe demo digest, to read in a browser: {html}")
-        if keep_serving:
+        if scheduler:
+            _run_scheduler(obj, settings, server.base, url)
+        elif keep_serving:
             click.echo(f"serving {server.base}/ until Ctrl-C")
             try:
                 server.thread.join()
             except KeyboardInterrupt:
                 pass
+
+
+def _run_scheduler(obj: Any, settings: Any, base: str, url: str) -> None:
+    """`aggregator run` against the demo outlets until Ctrl-C, from a config directory written for them."""
+    import shutil
+
+    from aggregator.cli import Context
+    from aggregator.scheduler import configure_logging, run
+
+    config = settings.data_path / "demo-config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "sources.toml").write_text(
+        (DEMO_DIR / "sources.toml").read_text(encoding="utf-8").replace("@@BASE@@", base), encoding="utf-8"
+    )
+    shutil.copy(obj.config_dir / "topics.toml", config / "topics.toml")
+    (config / "settings.toml").write_text(
+        f'data_dir = "{settings.data_path}"\ntimezone = "{settings.timezone}"\n'
+        "[crawl]\ndownload_delay = 0\nautothrottle = false\nmin_interval = \"1m\"\ndefault_interval = \"2m\"\n"
+        '[digest]\noutput_dir = "demo-digests"\ntitle = "Beat digest (demo)"\n[schedule]\ntick = "20s"\n',
+        encoding="utf-8",
+    )
+    click.echo(f"\n== aggregator run on the demo outlets (config {config}); Ctrl-C to stop ==")
+    configure_logging("plain", verbose=obj.verbose)
+    run(Context(config_dir=config, db_url=url, verbose=obj.verbose))
 
 
 def _digest(obj: Any, db: Database, settings: Any) -> Path:
