@@ -271,7 +271,7 @@ def sources_check(obj: Context) -> None:
     db = obj.database()
     with db.session() as session:
         sync_sources(session, catalog)
-        health = source_health(session, datetime.now(UTC))
+        health = source_health(session, datetime.now(UTC), stale_after=obj.settings.stale_after)
     db.close()
     s = obj.settings
     rows = [

@@ -27,7 +27,7 @@ def run(obj: Context, log_format: str | None, once: bool) -> None:
 @pass_ctx
 def status(obj: Context) -> None:
     """The scheduler's jobs and next runs, the last crawl, the last digest and the sources that need care."""
-    from aggregator.health import STALE_AFTER, source_health
+    from aggregator.health import source_health
     from aggregator.jobs import last_crawl
     from aggregator.scheduler import job_rows
     from models import Digest
@@ -39,7 +39,7 @@ def status(obj: Context) -> None:
     with db.session() as session:
         crawl = last_crawl(session)
         digest = session.query(Digest).order_by(Digest.period_end.desc()).first()
-        health = source_health(session, now)
+        health = source_health(session, now, stale_after=settings.stale_after)
         digest_line = None
         if digest is not None:
             sent = f"mailed {_fmt_time(digest.sent_at, settings)}" if digest.sent_at else "not mailed"
@@ -67,5 +67,5 @@ def status(obj: Context) -> None:
     click.echo(f"sources: {len(health)} ({summary}); {due} due now")
     for h in health:
         if h.status in ("failing", "stale"):
-            why = h.last_error or f"no new items for {STALE_AFTER.days} days"
+            why = h.last_error or f"no new items for {settings.stale_after.days} days"
             click.echo(f"  {h.status}: {h.source_id}: {why[:100]}")

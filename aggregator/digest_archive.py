@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from aggregator.atom import digests_feed, section_feed
 from aggregator.digest import DigestOptions, Period, build_content, plan_period
 from aggregator.errors import AggregatorError
-from aggregator.health import STALE_AFTER, source_health
+from aggregator.health import source_health
 from aggregator.mail import build_message, send_message
 from aggregator.render import FORMATS, render
 from aggregator.settings import Settings
@@ -48,11 +48,11 @@ def group_new_items(session: Session, settings: Settings, *, now: datetime) -> S
 def _flagged_sources(session: Session, settings: Settings, now: datetime) -> list[dict[str, str]]:
     """Sources a maintainer should look at, for the digest's footer."""
     flagged = []
-    for health in source_health(session, now=now):
+    for health in source_health(session, now=now, stale_after=settings.stale_after):
         if health.status == "failing":
             detail = f"{health.error_streak} failed fetch(es) in a row: {health.last_error or 'unknown error'}"
         elif health.status == "stale":
-            detail = f"no new items for {STALE_AFTER.days} days"
+            detail = f"no new items for {settings.stale_after.days} days"
         else:
             continue
         flagged.append({"id": health.source_id, "name": health.name, "status": health.status, "detail": detail})

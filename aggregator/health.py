@@ -72,7 +72,7 @@ class SourceHealth:
     next_check_at: datetime | None
 
 
-def source_health(session: Session, now: datetime) -> list[SourceHealth]:
+def source_health(session: Session, now: datetime, *, stale_after: timedelta = STALE_AFTER) -> list[SourceHealth]:
     """Health of every configured source, worst first."""
     week_ago = now - timedelta(days=7)
     recent = dict(
@@ -96,7 +96,7 @@ def source_health(session: Session, now: datetime) -> list[SourceHealth]:
                 name=s.name,
                 kind=s.kind,
                 enabled=s.enabled,
-                status=_status(s, now),
+                status=_status(s, now, stale_after),
                 last_success_at=s.last_success_at,
                 last_error=s.last_error,
                 error_streak=s.error_count,
@@ -114,7 +114,7 @@ def _as_int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _status(s: Source, now: datetime) -> str:
+def _status(s: Source, now: datetime, stale_after: timedelta) -> str:
     if not s.enabled:
         return "disabled"
     if s.error_count > 0:
@@ -122,7 +122,7 @@ def _status(s: Source, now: datetime) -> str:
     if s.last_success_at is None:
         return "never"
     newest = s.last_new_item_at or s.last_success_at
-    if s.last_new_item_at is None or now - newest > STALE_AFTER:
+    if s.last_new_item_at is None or now - newest > stale_after:
         return "stale"
     return "ok"
 

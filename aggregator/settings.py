@@ -42,6 +42,7 @@ class CrawlSettings(_Strict):
     max_interval: Seconds = 86400.0
     fulltext_attempts: int = 3
     fulltext_per_source: int = 50
+    stale_after: Seconds = 14 * 86400.0  # a source with nothing new for this long is flagged as stale
 
 
 class DigestSettings(_Strict):
@@ -112,6 +113,10 @@ class Settings(_Strict):
         """Data directory; a relative path is taken from the config directory's parent."""
         path = Path(os.environ.get("AGGREGATOR_DATA_DIR") or self.data_dir)
         return path if path.is_absolute() else (self.config_dir.resolve().parent / path)
+
+    @property
+    def stale_after(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.crawl.stale_after)
 
     @property
     def digest_dir(self) -> Path:

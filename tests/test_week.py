@@ -114,3 +114,22 @@ def test_a_week_of_scheduler_time(tmp_path: Path) -> None:
 def _median_gap(times: list[datetime]) -> float:
     gaps = sorted((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
     return gaps[len(gaps) // 2] if gaps else float("inf")
+
+
+def test_silent_sources_are_flagged_after_the_configured_time(tmp_path: Path) -> None:
+    from aggregator.health import source_health
+
+    db = Database(f"sqlite:///{tmp_path}/h.sqlite")
+    now = utc(2026, 5, 1)
+    with db.session() as session:
+        for sid, days in (("fresh", 1), ("quiet", 3)):
+            add_source(session, sid)
+            row = session.get(Source, sid)
+            assert row is not None
+            row.last_success_at, row.last_new_item_at = now, now - timedelta(days=days)
+        session.flush()
+        default = {h.source_id: h.status for h in source_health(session, now)}
+        strict = {h.source_id: h.status for h in source_health(session, now, stale_after=timedelta(days=2))}
+    assert default == {"fresh": "ok", "quiet": "ok"}
+    assert strict == {"fresh": "ok", "quiet": "stale"}
+    db.close()

@@ -85,7 +85,7 @@ def _run_scheduler(obj: Any, settings: Any, base: str, url: str) -> None:
     shutil.copy(obj.config_dir / "topics.toml", config / "topics.toml")
     (config / "settings.toml").write_text(
         f'data_dir = "{settings.data_path}"\ntimezone = "{settings.timezone}"\n'
-        "[crawl]\ndownload_delay = 0\nautothrottle = false\nmin_interval = \"1m\"\ndefault_interval = \"2m\"\n"
+        '[crawl]\ndownload_delay = 0\nautothrottle = false\nmin_interval = "1m"\ndefault_interval = "2m"\n'
         '[digest]\noutput_dir = "demo-digests"\ntitle = "Beat digest (demo)"\n[schedule]\ntick = "20s"\n',
         encoding="utf-8",
     )
