@@ -309,30 +309,42 @@ def sources_check(obj: Context) -> None:
 # export ----------------------------------------------------------------------------------------
 
 
-@cli.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+# Not at the top: this line belongs to `export`; cli_query does not import this module.
+from aggregator.cli_query import QueryCommand, query_errors  # noqa: E402
+
+
+@cli.command(cls=QueryCommand)
+@click.argument("query", required=False)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Only items first seen since.")
 @click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write (default: stdout).",
+    help="File to write (default: stdout; required for parquet).",
 )
 @pass_ctx
-def export(obj: Context, fmt: str, since: datetime | None, out_path: Path | None) -> None:
-    """Export every stored item with its provenance (one JSON object per line, or CSV)."""
-    from aggregator.export import iter_items, write_csv, write_jsonl
+def export(obj: Context, query: str | None, fmt: str, since: datetime | None, out_path: Path | None) -> None:
+    """Export every stored item, or those matching QUERY, with topics, story and provenance (JSON lines, CSV, Parquet).
 
+    QUERY is in the query language of `aggregator search` (quote it for the shell); the rows are in id order.
+    """
+    from aggregator.export import iter_items, write_csv, write_jsonl, write_parquet
+
+    if fmt == "parquet" and out_path is None:
+        raise click.UsageError("--format parquet needs --out FILE (Parquet is a binary file, not a stream)")
     since_utc = since.replace(tzinfo=obj.settings.zone).astimezone(UTC) if since else None
     db = obj.database()
-    writer = write_jsonl if fmt == "jsonl" else write_csv
-    with db.session() as session:
-        rows = iter_items(session, since=since_utc)
-        if out_path is None:
-            count = writer(rows, sys.stdout)
+    with query_errors(), db.session() as session:
+        rows = iter_items(session, since=since_utc, query=query)  # a bad query fails here, before any output
+        if fmt == "parquet":
+            assert out_path is not None
+            count = write_parquet(rows, out_path)
+        elif out_path is None:
+            count = (write_jsonl if fmt == "jsonl" else write_csv)(rows, sys.stdout)
         else:
             with open(out_path, "w", encoding="utf-8", newline="") as handle:
-                count = writer(rows, handle)
+                count = (write_jsonl if fmt == "jsonl" else write_csv)(rows, handle)
     db.close()
     if out_path is not None:
         click.echo(f"exported {count} item(s) to {out_path}", err=True)
@@ -353,7 +365,7 @@ def demo(obj: Context, keep_serving: bool, scheduler: bool) -> None:
 
 
 # The topic commands live in their own module; importing it registers them on `cli`.
-from aggregator import cli_digest, cli_opml, cli_run, cli_sources, cli_topics  # noqa: E402,F401
+from aggregator import cli_digest, cli_opml, cli_run, cli_search, cli_serve, cli_sources, cli_stats, cli_topics  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from tests.httpserver import Reply, TestServer
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [[], ["crawl"], ["sources"], ["sources", "list"], ["sources", "check"], ["export"], ["demo"], ["digest"]]
+COMMANDS += [["search"], ["stats"]]
 COMMANDS += [["sources", verb] for verb in ("add", "test", "enable", "disable", "import-opml", "export-opml")]
 
 
