@@ -63,14 +63,19 @@ def _every_item(session: Session, since: datetime | None) -> Iterator[list[Item]
 
 
 def _matching_items(session: Session, query: str, since: datetime | None) -> Iterator[list[Item]]:
-    from aggregator.search import iter_matches
+    from aggregator.query import parse
+    from aggregator.search import prepare
+    from aggregator.search_plan import stream_ids
 
-    hits = iter_matches(session, query, sort="id", batch=BATCH)
-    if since is not None:
-        hits = (hit for hit in hits if hit.first_seen_at >= since)
-    for chunk in _chunks(hits, BATCH):
-        ids = [hit.item_id for hit in chunk]
-        yield list(session.scalars(select(Item).where(Item.id.in_(ids)).order_by(Item.id)))
+    # Ids straight from the search plan (keyset over the full-text matches), then the items: no hits, no snippets.
+    compiled = prepare(session, parse(query))
+    for ids in stream_ids(session, compiled, "id", BATCH):
+        batch = select(Item).where(Item.id.in_(ids)).order_by(Item.id)
+        if since is not None:
+            batch = batch.where(Item.first_seen_at >= since)
+        items = list(session.scalars(batch))
+        if items:
+            yield items
 
 
 def _rows(session: Session, batch: list[Item]) -> Iterator[dict[str, Any]]:
