@@ -85,6 +85,12 @@ class ScheduleSettings(_Strict):
         return DigestSettings._clock(value)
 
 
+class WebSettings(_Strict):
+    """`aggregator serve`: the token that lets the web app store feedback (env AGGREGATOR_WEB_TOKEN wins)."""
+
+    token: str = Field(default="", repr=False)
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -95,6 +101,7 @@ class Settings(_Strict):
     digest: DigestSettings = DigestSettings()
     mail: MailSettings = MailSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")

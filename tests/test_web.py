@@ -345,7 +345,7 @@ def test_without_a_token_feedback_is_off_and_says_so(seeded: Seeded, monkeypatch
     monkeypatch.delenv("AGGREGATOR_WEB_TOKEN", raising=False)
     with WebServer(create_app(seeded.settings, seeded.url)) as srv, httpx.Client(base_url=srv.origin) as c:
         page = html.fromstring(c.get(f"/items/{seeded.fentanyl_en}").text)
-        assert "Feedback is off: start the server with AGGREGATOR_WEB_TOKEN set" in page.text_content()
+        assert "Feedback is off: set [web] token in settings.toml (or AGGREGATOR_WEB_TOKEN)" in page.text_content()
         assert not page.xpath("//div[@id='feedback']//form")
         assert c.post("/login", data={"token": ""}, headers={"origin": srv.origin}).status_code == 403
         form = {"topic": "cartels", "value": "yes", "csrf": ""}
@@ -498,3 +498,13 @@ def test_pages_and_api_on_both_backends(db_url: str, tmp_path: Path) -> None:
         assert c.get("/api/search", params={"q": "fentanyl"}).json()["total"] == 1
         assert re.search(r"<mark>fentanyl</mark>", c.get("/", params={"q": "fentanyl"}).text, re.I)
         assert c.get("/", params={"q": "(("}).status_code == 400
+
+
+def test_the_settings_token_turns_feedback_on(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGGREGATOR_WEB_TOKEN", raising=False)
+    settings = seeded.settings.model_copy(update={"web": seeded.settings.web.model_copy(update={"token": "s3t"})})
+    settings.config_dir = seeded.settings.config_dir
+    with WebServer(create_app(settings, seeded.url)) as srv, httpx.Client(base_url=srv.origin) as c:
+        assert c.post("/login", data={"token": "wrong"}, headers={"origin": srv.origin}).status_code == 403
+        ok = c.post("/login", data={"token": "s3t"}, headers={"origin": srv.origin})
+        assert ok.status_code in (200, 303) and c.cookies

@@ -44,7 +44,7 @@ def create_app(
     `allowed_hosts` limits the Host header (against DNS rebinding when serving on 127.0.0.1)."""
     db = Database(db_url)
     templates = Jinja2Templates(env=environment(settings.zone))
-    guard = Guard(token_from_env() if token is None else token)
+    guard = Guard((token_from_env() or settings.web.token) if token is None else token)
     ctx = WebContext(settings, db, load_topics(settings.config_dir), guard, templates)
 
     @asynccontextmanager
