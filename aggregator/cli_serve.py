@@ -53,8 +53,8 @@ def serve(obj: Context, host: str, port: int, allow_hosts: tuple[str, ...]) -> N
     sock = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"serving on http://{shown}:{port}/ (API description: /openapi.json); Ctrl-C stops", err=True)
-    if not token_from_env():
-        click.echo(f"feedback is off: set {TOKEN_ENV} to a secret token to turn it on", err=True)
+    if not (token_from_env() or settings.web.token):
+        click.echo(f"feedback is off: set [web] token in settings.toml or {TOKEN_ENV} to turn it on", err=True)
     if not _is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this port can read what is stored", err=True)
     config = uvicorn.Config(app, log_level="info" if obj.verbose else "warning", access_log=obj.verbose)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -508,3 +508,24 @@ def test_the_settings_token_turns_feedback_on(seeded: Seeded, monkeypatch: pytes
         assert c.post("/login", data={"token": "wrong"}, headers={"origin": srv.origin}).status_code == 403
         ok = c.post("/login", data={"token": "s3t"}, headers={"origin": srv.origin})
         assert ok.status_code in (200, 303) and c.cookies
+
+
+def test_volume_counts_are_cached_but_never_stale(tmp_path: Path) -> None:
+    from aggregator.database import Database
+    from tests.digestdata import add_item
+
+    seeded = seed(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path)
+    with WebServer(create_app(seeded.settings, seeded.url)) as srv, httpx.Client(base_url=srv.origin) as c:
+
+        def total() -> int:
+            body = c.get("/api/volume", params={"by": "month", "per": "all"}).json()
+            return sum(body["series"]["all"])
+
+        before = total()
+        assert total() == before  # the second answer comes from the cache
+        db = Database(seeded.url)
+        with db.session() as session:
+            seen = datetime.now(UTC)
+            add_item(session, "wire", "Another seizure at Nogales", "Fentanyl seized.", seen=seen)
+        db.close()
+        assert total() == before + 1  # a new item is a new cache key

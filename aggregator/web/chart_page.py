@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -15,6 +19,7 @@ from aggregator.stats import Volume, volume
 from aggregator.web.chart import Chart, line_chart
 from aggregator.web.context import Ctx, Db, WebContext
 from aggregator.web.schemas import ApiError, VolumeOut
+from models import Item, ItemTopic
 
 router = APIRouter()
 
@@ -25,10 +30,30 @@ Since = Annotated[date | None, Query(description="First local day counted (YYYY-
 Until = Annotated[date | None, Query(description="Last local day counted, included (YYYY-MM-DD).")]
 
 
+# Counting a million items takes seconds; the counts only change when items arrive or are (re)tagged, so the
+# answer is kept, keyed by the newest item id and tagging time, for a few minutes at most.
+_CACHE: OrderedDict[tuple[Any, ...], tuple[float, Volume]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_SECONDS, CACHE_ENTRIES = 600.0, 64
+
+
 def _volume(session: Session, ctx: WebContext, q: str, by: str, per: Per, since: date | None,
             until: date | None) -> Volume:  # fmt: skip
-    return volume(session, q.strip() or None, by=by, per=None if per == "all" else per, zone=ctx.settings.zone,
-                  since=since, until=until)  # fmt: skip
+    state = (session.scalar(select(func.max(Item.id))), session.scalar(select(func.max(ItemTopic.classified_at))))
+    key = (str(ctx.db.url), q.strip(), by, per, since, until, ctx.settings.timezone, state[0], state[1])
+    now = time.monotonic()
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    found = volume(session, q.strip() or None, by=by, per=None if per == "all" else per, zone=ctx.settings.zone,
+                   since=since, until=until)  # fmt: skip
+    with _CACHE_LOCK:
+        _CACHE[key] = (now, found)
+        while len(_CACHE) > CACHE_ENTRIES:
+            _CACHE.popitem(last=False)
+    return found
 
 
 def _chart(ctx: WebContext, found: Volume, per: Per) -> Chart:

@@ -18,7 +18,7 @@ from models import Item
 router = APIRouter(include_in_schema=False)
 
 
-DISABLED = f"feedback is off: start the server with {TOKEN_ENV} set to a secret token to turn it on"
+DISABLED = f"feedback is off: set [web] token in settings.toml (or {TOKEN_ENV}) to turn it on"
 
 
 def _check_origin(request: Request, ctx: WebContext) -> None:
