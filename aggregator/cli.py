@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,6 +108,16 @@ def _fmt_time(value: datetime | None, settings: Settings) -> str:
     if value is None:
         return "-"
     return value.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_day(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    """Click callback for options that take a local day (YYYY-MM-DD)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-25") from exc
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from aggregator.cli import Context, cli, pass_ctx
+from aggregator.cli import Context, cli, parse_day, pass_ctx
 from aggregator.cli_topics import _topics, ensure_classifier, tag_untagged
 
 OUTPUTS = ("txt", "md", "html", "json", "atom")
@@ -25,17 +25,8 @@ def prepare(obj: Context, db: Any, *, now: datetime) -> None:
         group_new_items(session, obj.settings, now=now)
 
 
-def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-11-25") from exc
-
-
 @cli.command()
-@click.option("--date", "day", callback=_parse_date, metavar="YYYY-MM-DD",
+@click.option("--date", "day", callback=parse_day, metavar="YYYY-MM-DD",
               help="Digest of this local date (default: the newest one that has closed).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(OUTPUTS), default="txt", show_default=True,
               help="What to print (every format is written to the output directory anyway).")  # fmt: skip

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import click
 
-from aggregator.cli import Context, _table, cli, pass_ctx
+from aggregator.cli import Context, _table, cli, parse_day, pass_ctx
 from aggregator.cli_query import QueryCommand, query_errors
 from aggregator.stats import BY, PER, Volume
 from aggregator.stats import volume as count_volume
@@ -17,22 +17,15 @@ from aggregator.stats import volume as count_volume
 BAR = 40  # characters of the longest bar in a table without --per
 
 
-def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-11-24") from exc
-
-
 @cli.command(cls=QueryCommand)
 @click.argument("query", required=False)
 @click.option("--by", type=click.Choice(BY), default="day", show_default=True,
               help="Period: local day (2026-11-24), ISO week (2026-W48) or month (2026-11).")  # fmt: skip
 @click.option("--per", type=click.Choice(PER), help="One series per topic (passed tags), source or language.")
-@click.option("--since", callback=_day, metavar="YYYY-MM-DD", help="First local day counted (default: the first item).")
-@click.option("--until", callback=_day, metavar="YYYY-MM-DD", help="Last local day counted (default: the last item).")
+@click.option("--since", callback=parse_day, metavar="YYYY-MM-DD",
+              help="First local day counted (default: the first item).")  # fmt: skip
+@click.option("--until", callback=parse_day, metavar="YYYY-MM-DD",
+              help="Last local day counted (default: the last item).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @pass_ctx
 def stats(

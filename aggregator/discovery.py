@@ -249,12 +249,15 @@ _HTML_ELEMENTS = {
 }  # fmt: skip
 _RSS_RDF = ("purl.org/rss/1.0", "my.netscape.com/rdf/simple/0.9")
 _JSON_FEED_VERSION = re.compile(r'"version"\s*:\s*"https?:(?:\\?/){2}jsonfeed\.org(?:\\?/)version', re.IGNORECASE)
-_BOMS = (
+# Byte-order marks, longest first where one is the prefix of another (OPML decoding uses these too).
+BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
     (b"\x00\x00\xfe\xff", "utf-32-be"),
     (b"\xff\xfe", "utf-16-le"),
     (b"\xfe\xff", "utf-16-be"),
+)
+_BOMS = BOMS + (
     (b"<\x00\x00\x00", "utf-32-le"),  # no BOM: the first '<' shows the width and byte order
     (b"\x00\x00\x00<", "utf-32-be"),
     (b"<\x00", "utf-16-le"),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 from lxml.html import HTMLParser
 
-from aggregator.discovery import feed_key, http_url
+from aggregator.discovery import BOMS, feed_key, http_url
 from aggregator.errors import ParseError
 
 
@@ -61,13 +61,6 @@ class ExportSource(Protocol):
     def tier(self) -> str: ...
 
 
-_BOMS = (
-    (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", re.IGNORECASE)
 _UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
@@ -144,7 +137,7 @@ def _read_tree(data: bytes, where: str, problems: list[str]) -> etree._Element:
 
 
 def _decode(data: bytes, where: str, problems: list[str]) -> str:
-    for bom, codec in _BOMS:
+    for bom, codec in BOMS:
         if data.startswith(bom):
             return data[len(bom) :].decode(codec, "replace")
     if data[:2] in (b"<\x00", b"\x00<"):
