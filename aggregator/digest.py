@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from aggregator.errors import AggregatorError
 from aggregator.rules import guess_lang, normalise
 from aggregator.sanitize import html_to_text
-from aggregator.story_store import event_time
+from aggregator.story_store import event_time, item_body
 from aggregator.summarize import Source as SummarySource
 from aggregator.summarize import primary_language, summarize
 from aggregator.topics import TopicSet
@@ -121,7 +121,7 @@ def _language(declared: str | None, title: str, body: str) -> str:
 
 
 def _load_items(session: Session, story_ids: Sequence[int], end: datetime) -> list[_Item]:
-    body = func.coalesce(func.nullif(Item.text, ""), Item.summary_text)
+    body = item_body()
     out: list[_Item] = []
     for start in range(0, len(story_ids), 500):
         rows = session.execute(

@@ -137,7 +137,7 @@ def run(obj: Any, *, once: bool = False) -> None:
         if once:  # the jobs are registered (`status` shows them); refresh now and leave
             jobs.refresh(**kwargs)
             return
-        _catch_up(obj, kwargs)
+        _catch_up(obj, db, kwargs)
         scheduler.resume()
         for job in scheduler.get_jobs():
             log.info("next %s: %s", job.id, job.next_run_time.astimezone(settings.zone) if job.next_run_time else "-")
@@ -157,7 +157,7 @@ def run(obj: Any, *, once: bool = False) -> None:
         log.info("scheduler stopped")
 
 
-def _catch_up(obj: Any, kwargs: dict[str, Any]) -> None:
+def _catch_up(obj: Any, db: Any, kwargs: dict[str, Any]) -> None:
     """Build the newest closed digest now if an earlier run built digests but this one is missing (the process
     was down at the closing time). Idempotent: the archive keeps one digest per date."""
     from sqlalchemy import func, select
@@ -167,14 +167,10 @@ def _catch_up(obj: Any, kwargs: dict[str, Any]) -> None:
     from aggregator.digest import latest_closed_date
     from models import Digest
 
-    db = obj.database()
-    try:
-        with db.session() as session:
-            built_before = session.scalar(select(func.count()).select_from(Digest)) or 0
-            wanted = latest_closed_date(datetime.now(UTC), archive.options(obj.settings)).isoformat()
-            have = session.scalar(select(func.count()).select_from(Digest).where(Digest.local_date == wanted))
-    finally:
-        db.close()
+    with db.session() as session:
+        built_before = session.scalar(select(func.count()).select_from(Digest)) or 0
+        wanted = latest_closed_date(datetime.now(UTC), archive.options(obj.settings)).isoformat()
+        have = session.scalar(select(func.count()).select_from(Digest).where(Digest.local_date == wanted))
     if built_before and not have:
         log.info("digest %s was missed while stopped: building it now", wanted)
         try:

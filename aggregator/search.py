@@ -118,11 +118,6 @@ def matching(compiled: Compiled, *columns: Any) -> Select[Any]:
     return select(*columns).select_from(Item).where(ts_matches(compiled), *compiled.where)
 
 
-# The names the first draft of this module gave them (aggregator.stats imports these).
-_prepare = prepare
-_matching = matching
-
-
 def _check_names(session: Session, query: Query) -> None:
     """A misspelt source or topic would silently find nothing; say so instead, with the nearest names."""
     fields = [n for n in walk(query.root) if isinstance(n, Field) and n.name in ("source", "topic")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +23,11 @@ class StoryReport:
     created: int = 0  # new stories
 
 
+def item_body() -> Any:
+    """SQL for an item's best text: the full text when there is one, else the feed's summary."""
+    return func.coalesce(func.nullif(Item.text, ""), Item.summary_text)
+
+
 def event_time(published: datetime | None, first_seen: datetime) -> datetime:
     """When the item's event happened as far as we know: its date, unless missing or in the future."""
     if published is None or published > first_seen:
@@ -30,7 +36,7 @@ def event_time(published: datetime | None, first_seen: datetime) -> datetime:
 
 
 def _docs(session: Session, where: object) -> list[Doc]:
-    body = func.coalesce(func.nullif(Item.text, ""), Item.summary_text)
+    body = item_body()
     rows = session.execute(
         select(
             Item.id,
