@@ -1,5 +1,5 @@
 """Allow `python -m aggregator`."""
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 
 main()

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator.classifier import Classifier  # noqa: E402
-from aggregator.evaluation import SEED_PATH, examples_from_records, load_records  # noqa: E402
-from aggregator.rules import RuleEngine  # noqa: E402
-from aggregator.topics import load_topics  # noqa: E402
+from aggregator.classify.classifier import Classifier  # noqa: E402
+from aggregator.classify.evaluation import SEED_PATH, examples_from_records, load_records  # noqa: E402
+from aggregator.classify.rules import RuleEngine  # noqa: E402
+from aggregator.classify.topics import load_topics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,11 +21,11 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator.database import Database  # noqa: E402
-from aggregator.feeds import parse_feed  # noqa: E402
-from aggregator.settings import CrawlSettings, Settings  # noqa: E402
-from aggregator.sources import parse_sources  # noqa: E402
-from spiders.process import crawl_sources  # noqa: E402
+from aggregator.config.settings import CrawlSettings, Settings  # noqa: E402
+from aggregator.config.sources import parse_sources  # noqa: E402
+from aggregator.parse.feeds import parse_feed  # noqa: E402
+from aggregator.spiders.process import crawl_sources  # noqa: E402
+from aggregator.store.database import Database  # noqa: E402
 from tests import feedgen  # noqa: E402
 from tests.httpserver import Reply, TestServer  # noqa: E402
 
@@ -133,8 +133,8 @@ def main() -> None:
             settings = Settings(data_dir=f"{tmp}/{variant}", crawl=crawl)
             settings.config_dir = repo_config
             if tagging:
-                from aggregator.tagging import load_classifier
-                from aggregator.topics import load_topics
+                from aggregator.classify.tagging import load_classifier
+                from aggregator.classify.topics import load_topics
 
                 load_classifier(settings, load_topics(repo_config))
             toml = "".join(

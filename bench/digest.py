@@ -29,15 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert  # noqa: E402
 
-from aggregator import digest_archive as archive  # noqa: E402
-from aggregator.database import Database  # noqa: E402
-from aggregator.digest import Period, build_content  # noqa: E402
-from aggregator.render import render  # noqa: E402
-from aggregator.settings import Settings  # noqa: E402
-from aggregator.stories import Doc, group  # noqa: E402
-from aggregator.story_store import assign_stories  # noqa: E402
-from aggregator.topics import load_topics  # noqa: E402
-from models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.classify.topics import load_topics  # noqa: E402
+from aggregator.config.settings import Settings  # noqa: E402
+from aggregator.digest import archive  # noqa: E402
+from aggregator.digest.build import Period, build_content  # noqa: E402
+from aggregator.digest.render import render  # noqa: E402
+from aggregator.models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.store.database import Database  # noqa: E402
+from aggregator.stories.grouping import Doc, group  # noqa: E402
+from aggregator.stories.store import assign_stories  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DAY_START = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
@@ -224,7 +224,7 @@ def brute_force(docs: list[Doc]) -> float:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from aggregator.stories import doc_tokens
+    from aggregator.stories.grouping import doc_tokens
 
     start = time.perf_counter()
     x = TfidfVectorizer(analyzer=doc_tokens, sublinear_tf=True).fit_transform(docs)

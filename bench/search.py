@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from aggregator.database import Database  # noqa: E402
-from aggregator.export import iter_items  # noqa: E402
-from aggregator.search import search  # noqa: E402
-from models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.search.export import iter_items  # noqa: E402
+from aggregator.search.hits import search  # noqa: E402
+from aggregator.store.database import Database  # noqa: E402
 
 START = datetime(2023, 12, 1, tzinfo=UTC)
 COMMON_EN = "cartel border police officials government security drug federal state said".split()

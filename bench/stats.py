@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from aggregator.database import Database  # noqa: E402
-from aggregator.search_sql import ITEM_DATE  # noqa: E402
-from aggregator.stats import volume  # noqa: E402
-from models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.models import Item, ItemTopic, Source  # noqa: E402
+from aggregator.search.sql import ITEM_DATE  # noqa: E402
+from aggregator.search.stats import volume  # noqa: E402
+from aggregator.store.database import Database  # noqa: E402
 
 WORDS = (
     "cartel sinaloa frontera border fentanyl terror hezbollah jalisco extradition police army mayor said the of a "

@@ -1,10 +1,10 @@
 """SQLAlchemy 2.x typed ORM: the tables and nothing else."""
 
-from models.base import Base, UTCDateTime
-from models.fetch import Fetch
-from models.item import Item, Sighting
-from models.source import Source
-from models.story import Digest, Story
-from models.topic import ItemTopic, Label
+from aggregator.models.base import Base, UTCDateTime
+from aggregator.models.fetch import Fetch
+from aggregator.models.item import Item, Sighting
+from aggregator.models.source import Source
+from aggregator.models.story import Digest, Story
+from aggregator.models.topic import ItemTopic, Label
 
 __all__ = ["Base", "Digest", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "Story", "UTCDateTime"]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base
+from aggregator.models.base import Base
 
 
 class Story(Base):

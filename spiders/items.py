@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aggregator.entry import Article
+from aggregator.parse.entry import Article
 
 
 @dataclass(frozen=True)

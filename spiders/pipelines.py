@@ -17,14 +17,14 @@ from scrapy.exceptions import DontCloseSpider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from aggregator.database import Database
-from aggregator.entry import Entry
+from aggregator.config.settings import Settings
+from aggregator.crawl.polling import PollPolicy
+from aggregator.crawl.state import ERROR, OK, FetchReport, insert_fetch_log, record_crash, record_fetch
 from aggregator.errors import AggregatorError
-from aggregator.ingest import IngestResult, mark_fulltext_failed, store_article
-from aggregator.polling import PollPolicy
-from aggregator.settings import Settings
-from aggregator.source_state import ERROR, OK, FetchReport, insert_fetch_log, record_crash, record_fetch
-from models import Item, Source
+from aggregator.models import Item, Source
+from aggregator.parse.entry import Entry
+from aggregator.store.database import Database
+from aggregator.store.ingest import IngestResult, mark_fulltext_failed, store_article
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class StorePipeline:
             self.db.close()
 
     def process_item(self, item: Any) -> Any:
-        from spiders.items import ArticleFailed, ArticleFetched
+        from aggregator.spiders.items import ArticleFailed, ArticleFetched
 
         if isinstance(item, FetchReport):
             self._queue_report(item)
@@ -208,7 +208,7 @@ class StorePipeline:
         if not item_ids or self.classifier is False or self.db is None:
             return
         try:
-            from aggregator.tagging import tag_items
+            from aggregator.classify.tagging import tag_items
 
             if self.classifier is None:
                 self.classifier = self._load_classifier()
@@ -219,8 +219,8 @@ class StorePipeline:
             self.classifier = False
 
     def _load_classifier(self) -> Any:
-        from aggregator.tagging import load_classifier
-        from aggregator.topics import load_topics
+        from aggregator.classify.tagging import load_classifier
+        from aggregator.classify.topics import load_topics
 
         topics = load_topics(Path(self.settings.config_dir))
         # The parent trained and saved one before starting the crawl; here it is only read.

@@ -16,9 +16,9 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from aggregator.settings import CrawlSettings
-from spiders.failures import describe_failure, describe_status
-from spiders.settings import FEED_ACCEPT, scrapy_settings
+from aggregator.config.settings import CrawlSettings
+from aggregator.spiders.failures import describe_failure, describe_status
+from aggregator.spiders.settings import FEED_ACCEPT, scrapy_settings
 
 # Every status reaches the callback except redirects, which RedirectMiddleware must still follow.
 HANDLED_STATUSES = list(range(400, 600))

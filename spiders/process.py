@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aggregator.crawl_plan import CrawlPlan, CrawlTask
+from aggregator.config.settings import Settings
+from aggregator.crawl.plan import CrawlPlan, CrawlTask
 from aggregator.errors import AggregatorError
-from aggregator.settings import Settings
 
 log = logging.getLogger(__name__)
 # Crawl processes running now, so a scheduler told to stop can end them cleanly (see stop_crawls).
@@ -45,7 +45,7 @@ def run_crawl(
     env.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(
-            [sys.executable, "-m", "spiders.process"],
+            [sys.executable, "-m", "aggregator.spiders.process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log_file,
@@ -90,9 +90,9 @@ def stop_crawls(grace: float = 20.0) -> int:
 def _child_main() -> int:
     from scrapy.crawler import CrawlerProcess
 
-    from spiders.settings import scrapy_settings
-    from spiders.sites import load_spider
-    from spiders.sources import SourcesSpider
+    from aggregator.spiders.settings import scrapy_settings
+    from aggregator.spiders.sites import load_spider
+    from aggregator.spiders.sources import SourcesSpider
 
     plan = plan_from_json(sys.stdin.read())
     settings = Settings.model_validate(plan.settings)
@@ -116,9 +116,9 @@ def _child_main() -> int:
 def _record_spider_error(plan: CrawlPlan, task: CrawlTask, message: str) -> None:
     from datetime import UTC, datetime
 
-    from aggregator.database import Database
-    from aggregator.polling import PollPolicy
-    from aggregator.source_state import ERROR, FetchReport, record_fetch
+    from aggregator.crawl.polling import PollPolicy
+    from aggregator.crawl.state import ERROR, FetchReport, record_fetch
+    from aggregator.store.database import Database
 
     crawl = Settings.model_validate(plan.settings).crawl
     db = Database(plan.database_url, migrate_schema=False)
@@ -171,8 +171,8 @@ def crawl_sources(
     import uuid
     from datetime import UTC, datetime
 
-    from aggregator.crawl_plan import build_plan
-    from aggregator.health import crawl_summary
+    from aggregator.crawl.health import crawl_summary
+    from aggregator.crawl.plan import build_plan
 
     now = datetime.now(UTC)
     crawl_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]

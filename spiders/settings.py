@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregator.settings import CrawlSettings
+from aggregator.config.settings import CrawlSettings
 
 # 429 is left out on purpose: a rate-limited source waits for its Retry-After, not for our retry loop.
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
@@ -52,7 +52,7 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         # no cookies, logins, Referer headers, depth limits or Scrapy statistics are used here.
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-            "spiders.middlewares.BackoffRetryMiddleware": 550,
+            "aggregator.spiders.middlewares.BackoffRetryMiddleware": 550,
             "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
         },
@@ -66,6 +66,6 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
             "scrapy.extensions.logstats.LogStats": None,
             "scrapy.extensions.corestats.CoreStats": None,
         },
-        "ITEM_PIPELINES": {"spiders.pipelines.StorePipeline": 300},
+        "ITEM_PIPELINES": {"aggregator.spiders.pipelines.StorePipeline": 300},
         "DNS_TIMEOUT": min(crawl.timeout, 20.0),
     }

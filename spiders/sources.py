@@ -12,18 +12,18 @@ from typing import Any
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from aggregator.crawl_plan import CrawlPlan, CrawlTask
+from aggregator.config.settings import Settings
+from aggregator.crawl.plan import CrawlPlan, CrawlTask
+from aggregator.crawl.polling import cache_max_age, retry_after
+from aggregator.crawl.state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
 from aggregator.errors import ParseError
-from aggregator.extract import extract_article
-from aggregator.feeds import parse_feed
-from aggregator.listings import parse_listing
-from aggregator.polling import cache_max_age, retry_after
-from aggregator.settings import Settings
-from aggregator.sitemaps import parse_sitemap
-from aggregator.source_state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
-from spiders.failures import describe_failure, describe_status
-from spiders.items import ArticleFailed, ArticleFetched
-from spiders.settings import FEED_ACCEPT
+from aggregator.parse.extract import extract_article
+from aggregator.parse.feeds import parse_feed
+from aggregator.parse.listings import parse_listing
+from aggregator.parse.sitemaps import parse_sitemap
+from aggregator.spiders.failures import describe_failure, describe_status
+from aggregator.spiders.items import ArticleFailed, ArticleFetched
+from aggregator.spiders.settings import FEED_ACCEPT
 
 log = logging.getLogger(__name__)
 

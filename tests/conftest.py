@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from aggregator.database import Database
+from aggregator.store.database import Database
 from tests.httpserver import TestServer
 
 PG_ENV = "AGGREGATOR_TEST_POSTGRES_URL"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aggregator.database import Database
-from aggregator.settings import CrawlSettings, Settings
-from aggregator.sources import SourceCatalog, parse_sources
-from spiders.process import CrawlOutcome, crawl_sources
+from aggregator.config.settings import CrawlSettings, Settings
+from aggregator.config.sources import SourceCatalog, parse_sources
+from aggregator.spiders.process import CrawlOutcome, crawl_sources
+from aggregator.store.database import Database
 
 
 def source(

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aggregator.topics import TopicSet, load_topics
-from models import Item, ItemTopic, Source
+from aggregator.classify.topics import TopicSet, load_topics
+from aggregator.models import Item, ItemTopic, Source
 
 REPO = Path(__file__).resolve().parents[1]
 

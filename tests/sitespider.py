@@ -7,8 +7,8 @@ from typing import Any
 
 from scrapy.http import Response
 
-from aggregator.entry import Entry
-from spiders.sites import SiteSpider
+from aggregator.parse.entry import Entry
+from aggregator.spiders.sites import SiteSpider
 
 
 class DataListSpider(SiteSpider):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from aggregator.database import Database
-from aggregator.health import source_health
-from models import Item, Source
+from aggregator.crawl.health import source_health
+from aggregator.models import Item, Source
+from aggregator.store.database import Database
 from tests import feedgen
 from tests.crawling import catalog, fast_settings, lines_by_source, run, source
 from tests.httpserver import Reply, TestServer

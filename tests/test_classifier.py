@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aggregator.classifier import FORMAT_VERSION, Classifier, ClassifierError, TopicResult
-from aggregator.errors import ConfigError
-from aggregator.evaluation import (
+from aggregator.classify.classifier import FORMAT_VERSION, Classifier, ClassifierError, TopicResult
+from aggregator.classify.evaluation import (
     Example,
     check_labels,
     cross_validate,
@@ -23,7 +22,8 @@ from aggregator.evaluation import (
     metrics,
     seed_examples,
 )
-from aggregator.topics import UnknownTopicError, load_topics, parse_topics
+from aggregator.classify.topics import UnknownTopicError, load_topics, parse_topics
+from aggregator.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO / "tests" / "data" / "eval_dev.jsonl"

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import insert
 
-from aggregator.database import Database
-from aggregator.export import iter_items
-from aggregator.query import QueryError
-from models import Item, Sighting, Story
+from aggregator.models import Item, Sighting, Story
+from aggregator.search.export import iter_items
+from aggregator.search.query import QueryError
+from aggregator.store.database import Database
 from tests.digestdata import add_item, add_source, utc
 from tests.test_cli import agg
 from tests.test_stats import fill

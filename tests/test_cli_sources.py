@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.cli_sources import source_id_for
-from aggregator.opml import parse_opml
-from aggregator.sources import load_sources
+from aggregator.cli.sources import source_id_for
+from aggregator.config.opml import parse_opml
+from aggregator.config.sources import load_sources
 from tests import feedgen
 from tests.crawling import source
 from tests.httpserver import Reply, TestServer
@@ -229,7 +229,7 @@ def test_sources_test_reads_sitemap_indexes_and_listing_pages(config: Path, serv
     (config / "sources.toml").write_text(
         source("norte", server.url("/sitemap.xml"), kind="sitemap", language="es")
         + source("press", server.url("/books"), kind="listing", options={"item_selector": "ul.new li"})
-        + source("custom", server.url("/"), kind="spider", options={"spider": "spiders.sites.x:Custom"})
+        + source("custom", server.url("/"), kind="spider", options={"spider": "aggregator.spiders.sites.x:Custom"})
     )
     sitemap = run(config, "sources", "test", "norte")
     assert sitemap.returncode == 0, sitemap.stderr

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config.settings import load_settings
+from aggregator.config.sources import load_sources, parse_sources
 from aggregator.errors import ConfigError
-from aggregator.settings import load_settings
-from aggregator.sources import load_sources, parse_sources
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from aggregator.database import Database
-from models import Fetch, Item, Sighting, Source
+from aggregator.models import Fetch, Item, Sighting, Source
+from aggregator.store.database import Database
 from tests import feedgen
 from tests.crawling import catalog, fast_settings, lines_by_source, run, source
 from tests.httpserver import Reply, TestServer

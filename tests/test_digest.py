@@ -13,14 +13,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from lxml import etree, html
 
-from aggregator import digest_archive as archive
-from aggregator.atom import section_feed
-from aggregator.database import Database
-from aggregator.digest import DigestError, closing_time, latest_closed_date
-from aggregator.render import render
-from aggregator.settings import DigestSettings, Settings
-from aggregator.story_store import assign_stories
-from models import Digest
+from aggregator.config.settings import DigestSettings, Settings
+from aggregator.digest import archive
+from aggregator.digest.atom import section_feed
+from aggregator.digest.build import DigestError, closing_time, latest_closed_date
+from aggregator.digest.render import render
+from aggregator.models import Digest
+from aggregator.store.database import Database
+from aggregator.stories.store import assign_stories
 from tests.digestdata import REPO, add_item, add_source, topics, utc
 from tests.test_cli import agg
 from tests.test_mail import Recorder, free_port

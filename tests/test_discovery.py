@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.discovery import FeedLink, candidate_urls, feed_key, feed_links, http_url, sniff
+from aggregator.crawl.discovery import FeedLink, candidate_urls, feed_key, feed_links, http_url, sniff
 from aggregator.errors import ConfigError
 from tests.shared_fixtures import fixtures_root
 

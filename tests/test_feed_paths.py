@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 
-from aggregator.feed_dates import parse_date
-from aggregator.feed_fast import parse_fast
-from aggregator.feeds import parse_feed
+from aggregator.parse.dates import parse_date
+from aggregator.parse.feed_fast import parse_fast
+from aggregator.parse.feeds import parse_feed
 from tests import feedgen
 from tests.shared_fixtures import fixtures_root
 

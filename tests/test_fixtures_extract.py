@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from w3lib.encoding import html_to_unicode
 
-from aggregator.entry import Article
 from aggregator.errors import ParseError
-from aggregator.extract import extract_article
+from aggregator.parse.entry import Article
+from aggregator.parse.extract import extract_article
 from tests.shared_fixtures import fixtures_root
 
 ROOT = fixtures_root()

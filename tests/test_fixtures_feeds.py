@@ -15,9 +15,9 @@ import feedparser
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.feeds import FeedResult, parse_feed
-from aggregator.sanitize import html_to_text
-from aggregator.urls import url_key
+from aggregator.parse.feeds import FeedResult, parse_feed
+from aggregator.parse.sanitize import html_to_text
+from aggregator.store.urls import url_key
 from tests.shared_fixtures import fixtures_root
 
 ROOT = fixtures_root()

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from aggregator.errors import ParseError
-from aggregator.sitemaps import SitemapResult, parse_sitemap
+from aggregator.parse.sitemaps import SitemapResult, parse_sitemap
 from tests.shared_fixtures import fixtures_root
 
 ROOT = fixtures_root()

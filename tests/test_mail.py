@@ -22,7 +22,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from aggregator.mail import MailError, MailSettings, build_message, send_message
+from aggregator.digest.mail import MailError, MailSettings, build_message, send_message
 
 USER = "digest"
 PASSWORD = "s3cret-password"

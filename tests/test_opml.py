@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.discovery import feed_key
+from aggregator.config.opml import OpmlFeed, export_opml, parse_opml
+from aggregator.config.sources import load_sources
+from aggregator.crawl.discovery import feed_key
 from aggregator.errors import ParseError
-from aggregator.opml import OpmlFeed, export_opml, parse_opml
-from aggregator.sources import load_sources
 from tests.shared_fixtures import fixtures_root
 
 DATA = Path(__file__).parent / "data" / "opml"

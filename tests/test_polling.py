@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.durations import parse_duration
-from aggregator.polling import PollPolicy, cache_max_age, next_check, retry_after
-from aggregator.urls import url_key
+from aggregator.config.durations import parse_duration
+from aggregator.crawl.polling import PollPolicy, cache_max_age, next_check, retry_after
+from aggregator.store.urls import url_key
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = PollPolicy(default=1800, minimum=300, maximum=86400)

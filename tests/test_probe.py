@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.crawl.probe import probe
 from aggregator.errors import FetchError
-from aggregator.probe import probe
 from tests import feedgen
 from tests.crawling import fast_settings
 from tests.httpserver import Reply, TestServer

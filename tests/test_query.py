@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aggregator.errors import AggregatorError
-from aggregator.query import (
+from aggregator.search.query import (
     FILTERS,
     MAX_DEPTH,
     MAX_LENGTH,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.classify.rules import RuleEngine, RuleResult, fold_tokens, guess_lang, normalise, prepare
+from aggregator.classify.topics import UnknownTopicError, load_topics, parse_term, parse_topics
 from aggregator.errors import ConfigError
-from aggregator.rules import RuleEngine, RuleResult, fold_tokens, guess_lang, normalise, prepare
-from aggregator.topics import UnknownTopicError, load_topics, parse_term, parse_topics
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = load_topics(REPO / "config")

@@ -18,12 +18,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text
 
-from aggregator import jobs
-from aggregator.database import Database
-from aggregator.digest import latest_closed_date
-from aggregator.digest_archive import OutputError, options
-from aggregator.settings import load_settings
-from models import Digest, Fetch, Item
+from aggregator.config.settings import load_settings
+from aggregator.digest.archive import OutputError, options
+from aggregator.digest.build import latest_closed_date
+from aggregator.models import Digest, Fetch, Item
+from aggregator.schedule import jobs
+from aggregator.store.database import Database
 from tests import feedgen
 from tests.crawling import source
 from tests.httpserver import Reply, TestServer

@@ -10,12 +10,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func
 
-import aggregator.search_plan as plan
-from aggregator.database import Database
-from aggregator.highlight import MARK_END, MARK_START, highlight, snippet
-from aggregator.query import QueryError, parse, positive_texts
-from aggregator.search import iter_matches, matching, prepare, search
-from models import Item, Sighting, Story
+import aggregator.search.plan as plan
+from aggregator.models import Item, Sighting, Story
+from aggregator.search.highlight import MARK_END, MARK_START, highlight, snippet
+from aggregator.search.hits import iter_matches, matching, prepare, search
+from aggregator.search.query import QueryError, parse, positive_texts
+from aggregator.store.database import Database
 from tests.digestdata import add_item, add_source, utc
 
 

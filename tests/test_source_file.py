@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import source_file
+from aggregator.config import source_file
+from aggregator.config.source_file import append_source, set_enabled
+from aggregator.config.sources import load_sources
 from aggregator.errors import ConfigError
-from aggregator.source_file import append_source, set_enabled
-from aggregator.sources import load_sources
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "sources.toml"
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
-from aggregator.database import Database
-from aggregator.query import QueryError
-from aggregator.stats import Volume, label_of, volume
+from aggregator.search.query import QueryError
+from aggregator.search.stats import Volume, label_of, volume
+from aggregator.store.database import Database
 from tests.digestdata import add_item, add_source, utc
 
 MEXICO = ZoneInfo("America/Mexico_City")  # UTC-6 all year (no daylight saving since 2022)

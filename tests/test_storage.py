@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from aggregator.database import Database
-from aggregator.entry import Article, Entry
+from aggregator.config.sources import parse_sources
+from aggregator.crawl.polling import PollPolicy
+from aggregator.crawl.state import ERROR, OK, FetchReport, record_fetch, sync_sources
 from aggregator.errors import StorageError
-from aggregator.ingest import store_article, store_entries
-from aggregator.polling import PollPolicy
-from aggregator.source_state import ERROR, OK, FetchReport, record_fetch, sync_sources
-from aggregator.sources import parse_sources
-from models import Fetch, Item, Sighting, Source
+from aggregator.models import Fetch, Item, Sighting, Source
+from aggregator.parse.entry import Article, Entry
+from aggregator.store.database import Database
+from aggregator.store.ingest import store_article, store_entries
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BODY = (

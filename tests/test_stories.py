@@ -9,14 +9,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from aggregator import digest_archive as archive
-from aggregator.database import Database
-from aggregator.digest import Period, build_content
-from aggregator.settings import DigestSettings, Settings
-from aggregator.stories import Doc, group, stems
-from aggregator.story_store import assign_stories
-from aggregator.summarize import Source, summarize
-from models import Item, Story
+from aggregator.config.settings import DigestSettings, Settings
+from aggregator.digest import archive
+from aggregator.digest.build import Period, build_content
+from aggregator.digest.summarize import Source, summarize
+from aggregator.models import Item, Story
+from aggregator.store.database import Database
+from aggregator.stories.grouping import Doc, group, stems
+from aggregator.stories.store import assign_stories
 from tests.digestdata import REPO, add_item, add_source, topics, utc
 
 DAY = Path(__file__).parent / "data" / "story_day.jsonl"

@@ -17,14 +17,14 @@ import pytest
 from lxml import html
 from sqlalchemy import select
 
-from aggregator import digest_archive as archive
-from aggregator.database import Database
-from aggregator.settings import Settings
-from aggregator.story_store import assign_stories
+from aggregator.config.settings import Settings
+from aggregator.digest import archive
+from aggregator.models import Item, ItemTopic, Label, Sighting, Source, Story
+from aggregator.store.database import Database
+from aggregator.stories.store import assign_stories
 from aggregator.web import create_app
 from aggregator.web.chart import MAX_POINTS, MAX_SERIES, OTHER, line_chart, nice_step
 from aggregator.web.security import SESSION_AGE, SESSION_COOKIE, Guard
-from models import Item, ItemTopic, Label, Sighting, Source, Story
 from tests.digestdata import REPO, add_item, add_source, topics, utc
 from tests.test_mail import free_port
 from tests.webserver import WebServer
@@ -511,7 +511,7 @@ def test_the_settings_token_turns_feedback_on(seeded: Seeded, monkeypatch: pytes
 
 
 def test_volume_counts_are_cached_but_never_stale(tmp_path: Path) -> None:
-    from aggregator.database import Database
+    from aggregator.store.database import Database
     from tests.digestdata import add_item
 
     seeded = seed(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path)

@@ -12,15 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from aggregator import digest_archive as archive
-from aggregator.database import Database
-from aggregator.digest import closing_time, latest_closed_date
-from aggregator.entry import Entry
-from aggregator.polling import PollPolicy
-from aggregator.settings import DigestSettings, Settings
-from aggregator.source_state import ERROR, OK, UNCHANGED, FetchReport, due_source_ids, record_fetch
-from aggregator.story_store import assign_stories
-from models import Digest, Item, Source
+from aggregator.config.settings import DigestSettings, Settings
+from aggregator.crawl.polling import PollPolicy
+from aggregator.crawl.state import ERROR, OK, UNCHANGED, FetchReport, due_source_ids, record_fetch
+from aggregator.digest import archive
+from aggregator.digest.build import closing_time, latest_closed_date
+from aggregator.models import Digest, Item, Source
+from aggregator.parse.entry import Entry
+from aggregator.store.database import Database
+from aggregator.stories.store import assign_stories
 from tests.digestdata import REPO, add_source, topics, utc
 
 START = utc(2026, 3, 2, 0, 0)  # a Monday; the week crosses the US DST change of 8 March in New York
@@ -117,7 +117,7 @@ def _median_gap(times: list[datetime]) -> float:
 
 
 def test_silent_sources_are_flagged_after_the_configured_time(tmp_path: Path) -> None:
-    from aggregator.health import source_health
+    from aggregator.crawl.health import source_health
 
     db = Database(f"sqlite:///{tmp_path}/h.sqlite")
     now = utc(2026, 5, 1)

@@ -10,10 +10,10 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from aggregator.database import Database
+from aggregator.config.sources import SourceCatalog, parse_sources
 from aggregator.demo.server import SiteServer
-from aggregator.sources import SourceCatalog, parse_sources
-from models import Item, ItemTopic, Sighting
+from aggregator.models import Item, ItemTopic, Sighting
+from aggregator.store.database import Database
 
 DEMO_DIR = Path(__file__).parent
 SITE_DIR = DEMO_DIR / "site"
@@ -74,8 +74,8 @@ def _run_scheduler(obj: Any, settings: Any, base: str, url: str) -> None:
     """`aggregator run` against the demo outlets until Ctrl-C, from a config directory written for them."""
     import shutil
 
-    from aggregator.cli import Context
-    from aggregator.scheduler import configure_logging, run
+    from aggregator.cli.main import Context
+    from aggregator.schedule.scheduler import configure_logging, run
 
     config = settings.data_path / "demo-config"
     config.mkdir(parents=True, exist_ok=True)
@@ -96,10 +96,10 @@ def _run_scheduler(obj: Any, settings: Any, base: str, url: str) -> None:
 
 def _digest(obj: Any, db: Database, settings: Any) -> Path:
     """Build the demo's digest, closing it now (a real digest closes at the configured time), and print it."""
-    from aggregator import digest_archive as archive
-    from aggregator.cli_digest import prepare
-    from aggregator.render import render
-    from aggregator.topics import load_topics
+    from aggregator.classify.topics import load_topics
+    from aggregator.cli.digest import prepare
+    from aggregator.digest import archive
+    from aggregator.digest.render import render
 
     now = datetime.now(UTC)
     prepare(obj, db, now=now)

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from aggregator.health import source_health
-from aggregator.highlight import MARK_END, MARK_START
-from aggregator.search import MAX_LIMIT, search
+from aggregator.crawl.health import source_health
+from aggregator.models import Digest
+from aggregator.search.highlight import MARK_END, MARK_START
+from aggregator.search.hits import MAX_LIMIT, search
 from aggregator.web.context import Ctx, Db
 from aggregator.web.item_view import load_item
 from aggregator.web.markup import marked
@@ -28,7 +29,6 @@ from aggregator.web.schemas import (
     StoryOut,
     TopicOut,
 )
-from models import Digest
 
 BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ApiError, "description": "A malformed query."}}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "Nothing with that id."}}

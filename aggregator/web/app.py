@@ -14,11 +14,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from aggregator.database import Database
+from aggregator.classify.topics import load_topics
+from aggregator.config.settings import Settings
 from aggregator.errors import AggregatorError, StorageError
-from aggregator.query import QueryError
-from aggregator.settings import Settings
-from aggregator.topics import load_topics
+from aggregator.search.query import QueryError
+from aggregator.store.database import Database
 from aggregator.web import api, chart_page, feedback, pages
 from aggregator.web.context import WebContext
 from aggregator.web.markup import environment

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from aggregator.query import QueryError
-from aggregator.stats import Volume, volume
+from aggregator.models import Item, ItemTopic
+from aggregator.search.query import QueryError
+from aggregator.search.stats import Volume, volume
 from aggregator.web.chart import Chart, line_chart
 from aggregator.web.context import Ctx, Db, WebContext
 from aggregator.web.schemas import ApiError, VolumeOut
-from models import Item, ItemTopic
 
 router = APIRouter()
 

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from aggregator.database import Database
-from aggregator.settings import Settings
-from aggregator.topics import TopicSet
+from aggregator.classify.topics import TopicSet
+from aggregator.config.settings import Settings
+from aggregator.models import Source
+from aggregator.store.database import Database
 from aggregator.web.security import SESSION_COOKIE, Guard
-from models import Source
 
 
 @dataclass

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
-from aggregator.tagging import add_label
+from aggregator.classify.tagging import add_label
+from aggregator.models import Item
 from aggregator.web.context import Ctx, Db, WebContext
 from aggregator.web.security import SESSION_AGE, SESSION_COOKIE, TOKEN_ENV, local_path, same_origin
-from models import Item
 
 router = APIRouter(include_in_schema=False)
 

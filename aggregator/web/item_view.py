@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator.sanitize import clean_html
-from aggregator.topics import TopicSet
+from aggregator.classify.topics import TopicSet
+from aggregator.models import Item, ItemTopic, Label, Sighting, Source, Story
+from aggregator.parse.sanitize import clean_html
 from aggregator.web.markup import safe_href
-from models import Item, ItemTopic, Label, Sighting, Source, Story
 
 MAX_SIBLINGS = 200  # a story of a few hundred copies is possible (wire stories); the page lists the first ones
 

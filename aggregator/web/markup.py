@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from aggregator.highlight import MARK_END, MARK_START, highlight
-from aggregator.query import Text
+from aggregator.search.highlight import MARK_END, MARK_START, highlight
+from aggregator.search.query import Text
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 

@@ -11,16 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from aggregator.health import source_health
-from aggregator.query import QueryError, parse, positive_texts
-from aggregator.render import render
-from aggregator.search import search
-from aggregator.sources import Tier
+from aggregator.config.sources import Tier
+from aggregator.crawl.health import source_health
+from aggregator.digest.render import render
+from aggregator.models import Digest, Source
+from aggregator.search.hits import search
+from aggregator.search.query import QueryError, parse, positive_texts
 from aggregator.web.context import Ctx, Db, WebContext, source_names
 from aggregator.web.item_view import load_item
 from aggregator.web.markup import document_body, highlighted, marked
 from aggregator.web.search_form import MAX_PAGE, PER_PAGE, SearchForm, Sort
-from models import Digest, Source
 
 router = APIRouter(include_in_schema=False)
 

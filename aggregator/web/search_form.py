@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from aggregator.query import QueryError, parse
+from aggregator.search.query import QueryError, parse
 
 PER_PAGE = 20
 MAX_PAGE = 500  # 10,000 hits deep: beyond that a researcher narrows the query or uses `aggregator export`

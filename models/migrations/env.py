@@ -1,11 +1,11 @@
-"""Alembic environment: runs migrations on the connection aggregator.database hands in."""
+"""Alembic environment: runs migrations on the connection aggregator.store.database hands in."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from models import Base
+from aggregator.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,11 +11,11 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from aggregator.crawl_plan import CrawlPlan, CrawlTask
+from aggregator.config.settings import Settings
+from aggregator.crawl.plan import CrawlPlan, CrawlTask
+from aggregator.crawl.state import ERROR, FetchReport
 from aggregator.errors import ConfigError
-from aggregator.settings import Settings
-from aggregator.source_state import ERROR, FetchReport
-from spiders.failures import describe_failure
+from aggregator.spiders.failures import describe_failure
 
 
 class SiteSpider(scrapy.Spider):

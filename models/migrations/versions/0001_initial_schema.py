@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import models.base
+from aggregator.models import base as models_base
 
 revision = "0001"
 down_revision = None
@@ -35,14 +35,14 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.String(length=64), nullable=True),
         sa.Column("body_hash", sa.String(length=64), nullable=True),
         sa.Column("feed_title", sa.Text(), nullable=True),
-        sa.Column("last_fetch_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_success_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_new_item_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_check_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_fetch_at", models_base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", models_base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_new_item_at", models_base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_check_at", models_base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("error_count", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_error_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error_at", models_base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("interval_seconds", sa.Double(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sources")),
     )
@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("crawl_id", sa.String(length=40), nullable=False),
         sa.Column("source_id", sa.String(length=64), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("started_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("http_status", sa.Integer(), nullable=True),
         sa.Column("bytes", sa.Integer(), nullable=False),
@@ -88,10 +88,10 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("authors", sa.Text(), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=True),
-        sa.Column("published_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("first_seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("fetched_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", models_base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", models_base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fetched_at", models_base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models_base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("fulltext_state", sa.String(length=16), nullable=False),
         sa.Column("fulltext_attempts", sa.Integer(), nullable=False),
         sa.Column("fulltext_error", sa.Text(), nullable=True),
@@ -117,7 +117,7 @@ def upgrade() -> None:
         sa.Column("source_id", sa.String(length=64), nullable=False),
         sa.Column("guid", sa.String(length=768), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["item_id"], ["items.id"], name=op.f("fk_sightings_item_id_items"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_sightings_source_id_sources")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sightings")),

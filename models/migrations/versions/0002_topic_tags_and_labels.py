@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import models.base
+from aggregator.models import base as models_base
 
 revision = "0002"
 down_revision = "0001"
@@ -32,7 +32,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("classified_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("classified_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("classifier", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_item_topics_item_id_items"), ondelete="CASCADE"
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("item_id", sa.Integer(), nullable=False),
         sa.Column("topic", sa.String(length=64), nullable=False),
         sa.Column("value", sa.Boolean(), nullable=False),
-        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("origin", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(["item_id"], ["items.id"], name=op.f("fk_labels_item_id_items"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import models.base
+from aggregator.models import base as models_base
 
 revision = "0003"
 down_revision = "0002"
@@ -24,13 +24,13 @@ def upgrade() -> None:
         "stories",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("first_seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen_at", models_base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("first_item_id", sa.Integer(), nullable=True),
         sa.Column("first_source_id", sa.String(length=64), nullable=True),
         sa.Column("item_count", sa.Integer(), nullable=False),
         sa.Column("source_count", sa.Integer(), nullable=False),
-        sa.Column("updated_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stories")),
     )
     op.create_index("ix_stories_last_seen_at", "stories", ["last_seen_at"], unique=False)
@@ -39,9 +39,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("local_date", sa.String(length=10), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("period_start", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("period_end", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("built_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("period_start", models_base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("period_end", models_base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("built_at", models_base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("story_count", sa.Integer(), nullable=False),
         sa.Column("item_count", sa.Integer(), nullable=False),
         sa.Column(
@@ -50,7 +50,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("message_id", sa.String(length=255), nullable=False),
-        sa.Column("sent_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", models_base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_to", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digests")),
         sa.UniqueConstraint("local_date", name="uq_digests_local_date"),

@@ -35,7 +35,7 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 # The combining marks FTS5's remove_diacritics strips from a Latin letter (kept equal to
-# aggregator.query.LATIN_DIACRITICS; migrations do not import the application).
+# aggregator.search.query.LATIN_DIACRITICS; migrations do not import the application).
 LATIN_DIACRITICS = r"\u0300-\u0304\u0306-\u030c\u030f\u0311\u031b\u0323-\u0328\u032d\u032e\u0330\u0331"
 
 # E'' strings, so the backslashes mean the same whatever standard_conforming_strings says.
@@ -72,7 +72,7 @@ ALTER TABLE items ADD COLUMN search tsvector GENERATED ALWAYS AS
 
 def upgrade() -> None:
     op.create_index("ix_items_sort_date", "items", [sa.text("coalesce(published_at, first_seen_at)"), "id"])
-    # Each filter search can drive from must be countable from an index alone (aggregator.search_plan).
+    # Each filter search can drive from must be countable from an index alone (aggregator.search.plan).
     op.create_index("ix_items_language", "items", ["language"])
     op.create_index("ix_item_topics_search", "item_topics", ["topic", "passed", "score", "item_id"])
     conn = op.get_bind()

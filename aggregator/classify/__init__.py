@@ -1,0 +1,1 @@
+"""Topic judgement: topics.toml, the rule engine, the classifier, tagging stored items, examples and evaluation."""

@@ -1,0 +1,153 @@
+"""Tag stored items by topic: load (or train) the classifier, store every verdict, keep the reporter's labels."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from aggregator.classify.classifier import Classifier, ClassifierError
+from aggregator.classify.evaluation import Example, seed_examples
+from aggregator.classify.topics import TopicSet
+from aggregator.config.settings import Settings
+from aggregator.errors import AggregatorError
+from aggregator.models import Item, ItemTopic, Label
+
+log = logging.getLogger(__name__)
+
+BATCH = 256  # the classifier is fastest on batches (see bench/classify.py)
+
+
+def classifier_dir(settings: Settings) -> Path:
+    return settings.data_path / "classifier"
+
+
+def classifier_name(clf: Classifier) -> str:
+    """A short id stored with every tag: which classifier decided."""
+    meta = clf.metadata
+    return str(meta.get("created_at") or meta.get("method") or "rules")[:64]
+
+
+def load_classifier(
+    settings: Settings, topics: TopicSet, *, train_if_missing: bool = True, session: Session | None = None
+) -> Classifier:
+    """The saved classifier; trained from the seed examples (and stored labels) when there is none yet,
+    or when topics.toml changed since it was trained. An unreadable or newer file is an error, not retrained
+    silently."""
+    path = classifier_dir(settings)
+    try:
+        clf = Classifier.load(path, topics)
+    except ClassifierError:
+        if (path / "classifier.json").exists() or not train_if_missing:
+            raise
+        log.info("no classifier in %s yet: training one from the seed examples", path)
+        return train_classifier(settings, topics, session=session)
+    if clf.metadata.get("topics_fingerprint") != topics.fingerprint and train_if_missing:
+        log.warning("topics.toml changed since the classifier was trained: retraining")
+        return train_classifier(settings, topics, session=session)
+    return clf
+
+
+def feedback_examples(session: Session, topics: TopicSet) -> tuple[list[Example], list[str]]:
+    """The reporter's labels as training examples; labels for topics no longer in topics.toml are reported."""
+    rows = session.execute(
+        select(Label.topic, Label.value, Item.title, Item.summary_text, Item.text, Item.language).join(
+            Item, Item.id == Label.item_id
+        )
+    ).all()
+    examples, unknown = [], []
+    for topic, value, title, summary, text, lang in rows:
+        if topic not in topics.ids:
+            unknown.append(topic)
+            continue
+        body = "\n".join(p for p in (summary, text) if p)
+        examples.append(Example.label(title or "", body, topic, bool(value), lang))
+    return examples, sorted(set(unknown))
+
+
+def train_classifier(settings: Settings, topics: TopicSet, *, session: Session | None = None) -> Classifier:
+    """Train on the shipped seed examples plus every stored label, and save the result."""
+    examples = seed_examples()
+    if session is not None:
+        feedback, unknown = feedback_examples(session, topics)
+        if unknown:
+            log.warning("labels for unknown topics ignored: %s", ", ".join(unknown))
+        examples += feedback
+    clf = Classifier.train(examples, topics)
+    clf.save(classifier_dir(settings))
+    return clf
+
+
+def _item_rows(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Item.id, Item.title, Item.summary_text, Item.text, Item.language).where(Item.id.in_(ids))
+    ).all()
+    return [
+        {"id": r.id, "title": r.title, "summary_text": r.summary_text, "text": r.text, "language": r.language}
+        for r in rows
+    ]
+
+
+def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime) -> int:
+    """Classify the items `ids` and replace their stored tags. Returns how many items were tagged."""
+    name = classifier_name(clf)
+    done = 0
+    for start in range(0, len(ids), BATCH):
+        items = _item_rows(session, ids[start : start + BATCH])
+        if not items:
+            continue
+        results = clf.predict(items)
+        rows = [
+            {"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": bool(r.passed),
+             "method": r.method, "explanation": r.explanation.as_dict(), "classified_at": now, "classifier": name}
+            for item, verdicts in zip(items, results, strict=True)
+            for topic, r in verdicts.items()
+        ]  # fmt: skip
+        session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
+        if rows:
+            session.execute(insert(ItemTopic.__table__), rows)  # type: ignore[arg-type]
+        done += len(items)
+    return done
+
+
+def untagged_ids(session: Session, *, everything: bool = False) -> Iterator[list[int]]:
+    """Ids of items without tags (or of every item), in chunks, oldest first."""
+    query = select(Item.id).order_by(Item.id)
+    if not everything:
+        query = query.where(~select(ItemTopic.item_id).where(ItemTopic.item_id == Item.id).exists())
+    chunk: list[int] = []
+    for item_id in session.scalars(query):
+        chunk.append(item_id)
+        if len(chunk) == 2000:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def add_label(
+    session: Session, topics: TopicSet, item_id: int, topic: str, value: bool, *, now: datetime, origin: str = "cli"
+) -> None:
+    """Record "item is / is not about topic" (the latest answer wins)."""
+    topics.check_label(topic)
+    if session.get(Item, item_id) is None:
+        raise AggregatorError(f"label: no item with id {item_id}")
+    existing = session.scalars(select(Label).where(Label.item_id == item_id, Label.topic == topic)).first()
+    if existing is None:
+        session.add(Label(item_id=item_id, topic=topic, value=value, created_at=now, origin=origin))
+    else:
+        existing.value, existing.created_at, existing.origin = value, now, origin
+
+
+def labels_since_training(session: Session, clf: Classifier) -> int:
+    """How many labels were given after the classifier was trained (the scheduler retrains when > 0)."""
+    created = clf.metadata.get("created_at")
+    query = select(Label.id)
+    if created:
+        query = query.where(Label.created_at > datetime.fromisoformat(str(created)))
+    return len(session.scalars(query).all())

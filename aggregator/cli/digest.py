@@ -1,0 +1,106 @@
+"""The `digest` command: build, write and mail the daily digest."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator.cli.main import Context, cli, parse_day, pass_ctx
+from aggregator.cli.topics import _topics, ensure_classifier, tag_untagged
+
+OUTPUTS = ("txt", "md", "html", "json", "atom")
+
+
+def prepare(obj: Context, db: Any, *, now: datetime) -> None:
+    """Tag what is untagged and group new items into stories, so the digest sees everything stored."""
+    from aggregator.digest.archive import group_new_items
+
+    if ensure_classifier(obj, db, quiet=True):
+        tag_untagged(obj, db)
+    with db.session() as session:
+        group_new_items(session, obj.settings, now=now)
+
+
+@cli.command()
+@click.option("--date", "day", callback=parse_day, metavar="YYYY-MM-DD",
+              help="Digest of this local date (default: the newest one that has closed).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(OUTPUTS), default="txt", show_default=True,
+              help="What to print (every format is written to the output directory anyway).")  # fmt: skip
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the chosen format here instead of printing it ('-' for standard output).")  # fmt: skip
+@click.option("--send", is_flag=True, help="Mail the digest (once: a digest already mailed is not sent again).")
+@click.option("--resend", is_flag=True, help="Mail it even if it was mailed before.")
+@click.option("--rebuild", is_flag=True, help="Build the archived digest again for the same period.")
+@click.option("--preview", is_flag=True, help="Show what the next digest holds so far; nothing is stored or sent.")
+@click.option("--all", "everything", is_flag=True,
+              help="Every story of the period, including those that matched no topic; not stored or sent.")  # fmt: skip
+@pass_ctx
+def digest(
+    obj: Context, day: date | None, fmt: str, out_path: Path | None, send: bool, resend: bool, rebuild: bool,
+    preview: bool, everything: bool,
+) -> None:  # fmt: skip
+    """Build the digest of the stories first seen since the previous one, by topic; write it, print it, mail it."""
+    from aggregator.digest import archive
+    from aggregator.digest.build import latest_closed_date
+    from aggregator.digest.render import render
+
+    settings = obj.settings
+    topics = _topics(obj)
+    now = datetime.now(UTC)
+    db = obj.database()
+    prepare(obj, db, now=now)
+    title = settings.digest.title
+    if preview or everything:
+        if send or resend:
+            raise click.UsageError("--send cannot be used with --preview or --all (they are not stored)")
+        with db.session() as session:
+            if preview:
+                content = archive.preview(session, settings, topics, now=now, everything=everything)
+            else:
+                local_date = day or latest_closed_date(now, archive.options(settings))
+                content = archive.everything_for(session, settings, topics, local_date, now=now)
+        _emit(render(content, fmt if fmt != "atom" else "txt", title=title), out_path)
+        db.close()
+        return
+    with db.session() as session:
+        local_date = day or latest_closed_date(now, archive.options(settings))
+        built = archive.build(session, settings, topics, local_date, now=now, rebuild=rebuild)
+        content = built.digest.content
+        written = archive.write_outputs(session, settings, content)
+    counts = content["counts"]
+    status = "built" if built.created else "from the archive"
+    click.echo(
+        f"digest {content['date']} ({status}): {counts['shown']} stories from {counts['new_items']} new items, "
+        f"{counts['left_out_stories']} stories left out; written to {written['html'].parent}",
+        err=True,
+    )
+    if fmt == "atom" and out_path is None:
+        click.echo(f"feeds: {written['atom']} (all digests) and digests-<section>.atom beside it")
+    elif fmt == "atom":
+        _emit(written["atom"].read_text(encoding="utf-8"), out_path)
+    elif fmt == "html" and out_path is None:
+        click.echo(f"html: {written['html']}")
+    else:
+        _emit(render(content, fmt, title=title), out_path)
+    if send or resend:
+        with db.session() as session:
+            row = archive.load(session, content["date"])
+            if archive.send(session, settings, row, now=datetime.now(UTC), force=resend):
+                click.echo(f"mailed to {row.sent_to}", err=True)
+            else:
+                click.echo(f"already mailed on {row.sent_at:%Y-%m-%d %H:%M} UTC; --resend to send again", err=True)
+    db.close()
+
+
+def _emit(text: str, out_path: Path | None) -> None:
+    if out_path is None or str(out_path) == "-":
+        sys.stdout.write(text)
+        return
+    from aggregator.digest.archive import write_atomic
+
+    write_atomic(out_path, text.encode("utf-8"))
+    click.echo(f"wrote {out_path}", err=True)

@@ -1,0 +1,1 @@
+"""Configuration: settings.toml, sources.toml (loading, editing in place, OPML), durations; imports only errors."""

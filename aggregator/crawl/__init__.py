@@ -1,0 +1,1 @@
+"""Crawl planning and source state: due sources, polling pace, health, discovery, trials, probes (engine: spiders)."""

@@ -1,0 +1,1 @@
+"""The daily digest: build, summarise, archive, render (HTML, Markdown, text, JSON, Atom) and mail."""

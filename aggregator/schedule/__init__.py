@@ -1,0 +1,1 @@
+"""The unattended scheduler (`aggregator run`): APScheduler jobs and what they run."""

@@ -1,0 +1,1 @@
+"""Researchers' access: the query language, its SQL on both backends, hits, highlighting, stats and export."""

@@ -1,0 +1,172 @@
+"""Search stored items with the query language: a page of ranked hits, or every match streamed for export.
+
+- `search` returns one page (SearchPage): hits with their topics and a snippet, the total (exact up to 10,000,
+  then a lower bound: show "10,000+"), and, when relevance could only rank the newest matches, how many.
+  How each query is run, and why, is in search_plan; how it becomes SQL, in search_sql.
+- `iter_matches` yields every match newest first or by id, fetching by keyset (never OFFSET), so memory stays
+  flat however many items match. Relevance order is not offered there: it needs every match scored first.
+- Snippets mark the matched words with "\x02" and "\x03" (see aggregator.search.highlight for how to render them).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from aggregator.errors import StorageError
+from aggregator.models import Item, ItemTopic, Source
+from aggregator.search.highlight import snippet
+from aggregator.search.plan import COUNT_CAP, Sort, find, stream_ids
+from aggregator.search.query import Field, Query, QueryError, parse, positive_texts, walk
+from aggregator.search.sql import FTS_ROWID, ITEMS_FTS, Compiled, compile_query, fts5_matches, ts_matches
+
+__all__ = ["COUNT_CAP", "MAX_LIMIT", "Hit", "QueryError", "SearchPage", "Sort", "iter_matches", "matching", "search"]
+
+MAX_LIMIT = 1000
+# Snippets look for matches in the first this-many characters of an item's text.
+SNIPPET_SCAN = 20_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching item. `score` is the relevance rank (higher is better), None when sorted by date."""
+
+    item_id: int
+    title: str
+    url: str
+    source_id: str
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    story_id: int | None
+    topics: dict[str, float]
+    score: float | None
+    snippet: str
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of hits. `total` is exact when `total_exact`, else a lower bound (show "10,000+").
+
+    `ranked` is set when relevance was computed over only the newest `ranked` matches.
+    """
+
+    total: int
+    total_exact: bool
+    hits: list[Hit]
+    ranked: int | None = None
+
+
+def search(
+    session: Session, query_text: str, *, sort: Sort = "relevance", limit: int = 20, offset: int = 0
+) -> SearchPage:
+    """Run a query; raise QueryError for a malformed one (or one naming an unknown source or topic)."""
+    if sort not in ("relevance", "date"):
+        raise ValueError(f"sort must be 'relevance' or 'date', not {sort!r}")
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise ValueError(f"limit must be 1..{MAX_LIMIT} and offset >= 0 (got {limit}, {offset})")
+    query = parse(query_text)
+    compiled = prepare(session, query)
+    try:
+        found = find(session, compiled, sort, limit, offset)
+        hits = _hits(session, found.page, query, snippets=True)
+    except OperationalError as exc:
+        raise StorageError(f"search: the database failed: {exc.orig}") from exc
+    return SearchPage(found.total, found.exact, hits, found.ranked)
+
+
+def iter_matches(
+    session: Session, query_text: str, *, sort: Literal["date", "id"] = "date", batch: int = 5000
+) -> Iterator[Hit]:
+    """Every match, newest first (`date`) or in storage order (`id`), as hits without snippets or scores."""
+    if sort not in ("date", "id"):
+        raise ValueError(f"iter_matches sorts by 'date' or 'id', not {sort!r}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    query = parse(query_text)
+    compiled = prepare(session, query)
+    try:
+        for ids in stream_ids(session, compiled, sort, batch):
+            yield from _hits(session, [(i, None) for i in ids], query, snippets=False)
+    except OperationalError as exc:
+        raise StorageError(f"search: the database failed: {exc.orig}") from exc
+
+
+# --- checks before running ------------------------------------------------------------------------------------
+
+
+def prepare(session: Session, query: Query) -> Compiled:
+    """The query compiled for the session's database, after checking the sources and topics it names."""
+    _check_names(session, query)
+    return compile_query(query, session.get_bind().dialect.name)
+
+
+def matching(compiled: Compiled, *columns: Any) -> Select[Any]:
+    """SELECT `columns` FROM every item the query matches, for counting and grouping (as stats does)."""
+    if compiled.text is None:
+        return select(*columns).select_from(Item).where(*compiled.where)
+    if compiled.dialect == "sqlite":
+        joined = select(*columns).select_from(ITEMS_FTS).join(Item, Item.id == FTS_ROWID)
+        return joined.where(fts5_matches(compiled), *compiled.where)
+    return select(*columns).select_from(Item).where(ts_matches(compiled), *compiled.where)
+
+
+def _check_names(session: Session, query: Query) -> None:
+    """A misspelt source or topic would silently find nothing; say so instead, with the nearest names."""
+    fields = [n for n in walk(query.root) if isinstance(n, Field) and n.name in ("source", "topic")]
+    for node in fields:
+        if node.name == "source":
+            if session.get(Source, node.value) is not None:
+                continue
+            known = list(session.scalars(select(Source.id)))
+        else:
+            if session.scalar(select(ItemTopic.topic).where(ItemTopic.topic == node.value).limit(1)) is not None:
+                continue
+            known = list(session.scalars(select(ItemTopic.topic).distinct()))
+        close = sorted(difflib.get_close_matches(node.value, known, n=5, cutoff=0.5))
+        hint = f"did you mean: {', '.join(close)}?" if close else f"{len(known)} known"
+        what = "unknown source" if node.name == "source" else "no item has the topic"
+        raise QueryError(f"{what} '{node.value}'", query.text, node.column, hint)
+
+
+# --- from ids to hits -----------------------------------------------------------------------------------------
+
+
+def _hits(session: Session, rows: list[tuple[int, float | None]], query: Query, *, snippets: bool) -> list[Hit]:
+    if not rows:
+        return []
+    ids = [item_id for item_id, _ in rows]
+    columns: list[Any] = [
+        Item.id, Item.title, Item.url, Item.source_id, Item.language, Item.published_at, Item.first_seen_at,
+        Item.story_id,
+    ]  # fmt: skip
+    if snippets:
+        columns += [Item.summary_text, func.substr(Item.text, 1, SNIPPET_SCAN)]
+    found = {row[0]: row for row in session.execute(select(*columns).where(Item.id.in_(ids)))}
+    topics: dict[int, dict[str, float]] = {}
+    tagged = select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.score).where(
+        ItemTopic.item_id.in_(ids), ItemTopic.passed.is_(True)
+    )
+    for item_id, topic, topic_score in session.execute(tagged.order_by(ItemTopic.topic)):
+        topics.setdefault(item_id, {})[topic] = round(float(topic_score), 4)
+    terms = positive_texts(query.root)
+    hits = []
+    for item_id, score in rows:
+        row = found.get(item_id)
+        if row is None:  # deleted between the two queries
+            continue
+        hits.append(
+            Hit(
+                item_id=item_id, title=row[1], url=row[2], source_id=row[3], language=row[4], published_at=row[5],
+                first_seen_at=row[6], story_id=row[7], topics=topics.get(item_id, {}), score=score,
+                snippet=snippet([row[8] or "", row[9] or ""], terms) if snippets else "",
+            )
+        )  # fmt: skip
+    return hits

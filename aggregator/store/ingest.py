@@ -1,0 +1,301 @@
+"""Store entries once: dedupe by guid within a source, canonical URL across sources, then content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from aggregator.errors import StorageError
+from aggregator.models import Item, Sighting
+from aggregator.parse.entry import Article, Entry
+from aggregator.parse.sanitize import clean_html_to_text
+from aggregator.store.urls import guid_key, url_key
+
+# Shorter bodies (a one-line teaser, "Read more") are too common to prove two items are one.
+MIN_HASHED_CHARS = 300
+# A feed that already carries this much text needs no article fetch.
+FULLTEXT_ENOUGH_CHARS = 1200
+_WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class IngestResult:
+    """What storing one batch of entries did."""
+
+    new_ids: list[int] = field(default_factory=list)
+    updated_ids: list[int] = field(default_factory=list)
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+
+    @property
+    def new(self) -> int:
+        return len(self.new_ids)
+
+
+def content_hash(text: str) -> str | None:
+    """Hash of the words of `text`, or None when it is too short to identify an article."""
+    words = _WORDS.findall(text.lower())
+    joined = " ".join(words)
+    if len(joined) < MIN_HASHED_CHARS:
+        return None
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _body(entry: Entry, summary_text: str) -> str:
+    return entry.text if len(entry.text) > len(summary_text) else summary_text
+
+
+def _key_of(entry: Entry) -> str | None:
+    if entry.raw.get("no_link"):
+        return None
+    return url_key(entry.canonical_url or entry.url)
+
+
+def store_entries(
+    session: Session,
+    source_id: str,
+    entries: Sequence[Entry],
+    *,
+    now: datetime,
+    fulltext: bool = False,
+) -> IngestResult:
+    """Insert new entries, update changed ones in place, record duplicates as sightings."""
+    result = IngestResult()
+    if not entries:
+        return result
+    prepared = [_prepare(e) for e in entries]
+    guids = [p["guid"] for p in prepared]
+    known_guid = dict(
+        session.execute(
+            select(Sighting.guid, Sighting.item_id).where(Sighting.source_id == source_id, Sighting.guid.in_(guids))
+        ).all()
+    )
+    keys = {p["url_key"] for p in prepared if p["url_key"] and p["guid"] not in known_guid}
+    hashes = {p["content_hash"] for p in prepared if p["content_hash"] and p["guid"] not in known_guid}
+    by_key = _lookup(session, Item.url_key, keys)
+    by_hash = _lookup(session, Item.content_hash, hashes)
+
+    to_update = [p for p in prepared if p["guid"] in known_guid]
+    _update_changed(session, source_id, to_update, known_guid, now, result)
+
+    new_rows: list[dict[str, Any]] = []
+    sightings: list[dict[str, Any]] = []
+    pending_new: dict[int, list[dict[str, Any]]] = {}  # index in new_rows -> sightings waiting for its id
+    for p in prepared:
+        if p["guid"] in known_guid:
+            continue
+        existing = (p["url_key"] and by_key.get(p["url_key"])) or (p["content_hash"] and by_hash.get(p["content_hash"]))
+        sighting = {"source_id": source_id, "guid": p["guid"], "url": p["row"]["url"], "seen_at": now}
+        if isinstance(existing, int):
+            sighting["item_id"] = existing
+            sightings.append(sighting)
+            result.duplicates += 1
+            continue
+        if isinstance(existing, str):  # another new entry of this batch already claimed it
+            pending_new[int(existing[1:])].append(sighting)
+            result.duplicates += 1
+            continue
+        row = dict(p["row"], source_id=source_id, first_seen_at=now, fetched_at=now)
+        long_enough = len(row["text"]) >= FULLTEXT_ENOUGH_CHARS
+        row["fulltext_state"] = "pending" if fulltext and not long_enough and row["url_key"] else "none"
+        marker = f"#{len(new_rows)}"
+        if p["url_key"]:
+            by_key[p["url_key"]] = marker
+        if p["content_hash"]:
+            by_hash[p["content_hash"]] = marker
+        pending_new[len(new_rows)] = [sighting]
+        new_rows.append(row)
+
+    if new_rows:
+        for index, item_id in enumerate(_insert_items(session, new_rows)):
+            result.new_ids.append(item_id)
+            for s in pending_new[index]:
+                s["item_id"] = item_id
+                sightings.append(s)
+    if sightings:
+        session.execute(insert(Sighting.__table__), sightings)  # type: ignore[arg-type]
+    return result
+
+
+def _insert_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert item rows (Core, not the ORM's bulk bookkeeping) and return their ids in row order."""
+    items: Table = Item.__table__  # type: ignore[assignment]
+    if session.get_bind().dialect.name != "sqlite":
+        returned = session.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True), rows)
+        return [item_id for (item_id,) in returned]
+    # SQLite can only keep RETURNING in parameter order one row per statement. One executemany is far
+    # cheaper, and the ids are known: each new row gets the largest rowid plus one, and this transaction
+    # holds the database's only write lock. The count check below guards that reasoning.
+    session.execute(insert(items), rows)
+    last = int(session.execute(text("SELECT last_insert_rowid()")).scalar_one())
+    first = last - len(rows) + 1
+    placed = session.scalar(select(func.count()).select_from(items).where(items.c.id.between(first, last)))
+    if placed != len(rows):
+        raise StorageError(f"store: expected {len(rows)} new items with ids {first}..{last}, found {placed}")
+    return list(range(first, last + 1))
+
+
+def _lookup(session: Session, column: Any, values: set[str]) -> dict[str, int | str]:
+    if not values:
+        return {}
+    found: dict[str, int | str] = {}
+    chunk = list(values)
+    for start in range(0, len(chunk), 500):
+        rows = session.execute(select(column, Item.id).where(column.in_(chunk[start : start + 500])))
+        found.update({value: item_id for value, item_id in rows})
+    return found
+
+
+def _prepare(entry: Entry) -> dict[str, Any]:
+    summary_text = clean_html_to_text(entry.summary_html)
+    body = _body(entry, summary_text)
+    key = _key_of(entry)
+    row: dict[str, Any] = {
+        "guid": entry.guid,
+        "url": entry.url or str(entry.raw.get("feed_url", "")),
+        "canonical_url": entry.canonical_url,
+        "url_key": key,
+        "content_hash": content_hash(body),
+        "title": entry.title,
+        "summary": entry.summary_html,
+        "summary_text": summary_text,
+        "text": entry.text,
+        "authors": "; ".join(entry.authors),
+        "language": entry.language,
+        "published_at": entry.published_at,
+        "updated_at": entry.updated_at,
+        "raw": dict(entry.raw),
+    }
+    return {
+        "guid": guid_key(entry.guid or row["url"]),
+        "url_key": key,
+        "content_hash": row["content_hash"],
+        "row": row,
+    }
+
+
+def _update_changed(
+    session: Session,
+    source_id: str,
+    prepared: list[dict[str, Any]],
+    known_guid: dict[str, int],
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    if not prepared:
+        return
+    ids = [known_guid[p["guid"]] for p in prepared]
+    current = {
+        row.id: row
+        for row in session.execute(
+            select(Item.id, Item.source_id, Item.title, Item.summary, Item.text, Item.published_at).where(
+                Item.id.in_(ids)
+            )
+        )
+    }
+    for p in prepared:
+        item_id = known_guid[p["guid"]]
+        old = current.get(item_id)
+        new = p["row"]
+        if old is None:
+            continue
+        changes: dict[str, Any] = {}
+        if new["title"] and new["title"] != old.title:
+            changes["title"] = new["title"]
+        if new["summary"] and new["summary"] != old.summary:
+            changes["summary"] = new["summary"]
+            changes["summary_text"] = new["summary_text"]
+        if new["text"] and len(new["text"]) > len(old.text or "") * 0.5 and new["text"] != old.text:
+            changes["text"] = new["text"]
+        if not changes:
+            result.unchanged += 1
+            continue
+        # Only the source that first brought the item may rewrite it; another outlet's copy is not an edit.
+        if old.source_id != source_id:
+            result.unchanged += 1
+            continue
+        changes["updated_at"] = now
+        changes["content_hash"] = content_hash(changes.get("text") or new["text"] or new["summary_text"])
+        session.execute(update(Item).where(Item.id == item_id).values(**changes))
+        result.updated += 1
+        result.updated_ids.append(item_id)
+
+
+def store_article(session: Session, item_id: int, article: Article, *, now: datetime) -> int:
+    """Add extracted page data to an item. Returns the id the item lives under afterwards.
+
+    When the page's canonical URL or text shows the item is a copy of another stored item, the two
+    are merged into the older one (its sightings move, so no provenance is lost).
+    """
+    item = session.get(Item, item_id)
+    if item is None:
+        return item_id
+    changes: dict[str, Any] = {"fulltext_state": "done", "fetched_at": now, "fulltext_error": None}
+    if article.text and len(article.text) > len(item.text):
+        changes["text"] = article.text
+        changes["content_hash"] = content_hash(article.text)
+    if article.authors and not item.authors:
+        changes["authors"] = "; ".join(article.authors)
+    if article.published_at and not item.published_at:
+        changes["published_at"] = min(article.published_at, now)
+    if article.language and not item.language:
+        changes["language"] = article.language
+    if article.title and not item.title:
+        changes["title"] = article.title
+    target = None
+    if article.canonical_url:
+        key = url_key(article.canonical_url)
+        if key and key != item.url_key:
+            target = session.scalar(select(Item.id).where(Item.url_key == key, Item.id != item_id))
+            if target is None:
+                changes["canonical_url"] = article.canonical_url
+                changes["url_key"] = key
+    if target is None and changes.get("content_hash"):
+        target = session.scalar(
+            select(Item.id).where(Item.content_hash == changes["content_hash"], Item.id != item_id).limit(1)
+        )
+    if target is not None:
+        _merge_into(session, item_id, target)
+        return target
+    session.execute(update(Item).where(Item.id == item_id).values(**changes))
+    return item_id
+
+
+def _merge_into(session: Session, duplicate_id: int, keep_id: int) -> None:
+    session.execute(update(Sighting).where(Sighting.item_id == duplicate_id).values(item_id=keep_id))
+    session.execute(delete(Item).where(Item.id == duplicate_id))
+
+
+def mark_fulltext_failed(session: Session, item_id: int, error: str, *, max_attempts: int, now: datetime) -> None:
+    """Count a failed article fetch; after `max_attempts` the item keeps its feed summary for good."""
+    item = session.get(Item, item_id)
+    if item is None:
+        return
+    item.fulltext_attempts += 1
+    item.fulltext_error = error[:1000]
+    item.fulltext_state = "failed" if item.fulltext_attempts >= max_attempts else "pending"
+
+
+def pending_articles(
+    session: Session, source_ids: Iterable[str], *, limit_per_source: int
+) -> dict[str, list[tuple[int, str]]]:
+    """Items still waiting for their article page, per source (oldest first)."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for sid in source_ids:
+        rows = session.execute(
+            select(Item.id, Item.url)
+            .where(Item.source_id == sid, Item.fulltext_state == "pending")
+            .order_by(Item.id)
+            .limit(limit_per_source)
+        ).all()
+        if rows:
+            out[sid] = [(r.id, r.url) for r in rows]
+    return out
