@@ -1,17 +1,25 @@
-"""The project's exception tree; every message names the stage that failed.
+"""The project's one exception tree; every message names the stage that failed.
 
-AggregatorError
-├── ConfigError        a settings, sources or topics file is invalid (names file, entry and field)
-├── StorageError       the database cannot be opened or migrated
-├── FetchError         a source could not be fetched (network, HTTP status, size limit)
-├── ParseError         a response could not be turned into entries (not a feed, malformed beyond repair)
-└── defined where they are raised:
-    QueryError (query)          a malformed search query, with the column of the problem
-    DigestError (digest)        a digest period that would overlap another or has not closed
-    OutputError (digest_archive) a digest file that cannot be written (full disk, permissions)
-    MailError (mail)            the SMTP server refused or could not be reached
-    Busy (jobs)                 another process holds the crawl lock
+AggregatorError                 one clear line for the user, no traceback needed
+├── ConfigError                 a settings, sources or topics file is invalid (names file, entry and field)
+│   └── UnknownTopicError       a label, feedback or evaluation file names a topic topics.toml lacks
+├── StorageError                the database cannot be opened or migrated
+├── FetchError                  a fetch process failed or a trial fetch got no usable response
+├── ParseError                  a response could not be turned into entries (not a feed, malformed beyond repair)
+├── ClassifierError             a saved classifier cannot be read (missing, corrupt, unknown or newer format)
+├── QueryError                  a malformed search query, with the column of the problem
+├── DigestError                 a digest period that would overlap another or has not closed
+├── OutputError                 a digest file that cannot be written (full disk, permissions)
+├── MailError                   the SMTP server refused or could not be reached
+└── Busy                        another process holds the crawl lock
+
+Inside the crawl process, failures are data, not exceptions: they are stored on the source's row and in the
+fetch log (aggregator.spiders.failures); tests/test_errors.py keeps this tree and the classes in step.
 """
+
+from __future__ import annotations
+
+import unicodedata
 
 
 class AggregatorError(Exception):
@@ -32,3 +40,46 @@ class FetchError(AggregatorError):
 
 class ParseError(AggregatorError):
     """A response body could not be parsed into entries."""
+
+
+class Busy(AggregatorError):
+    """Another process holds the crawl lock."""
+
+
+class UnknownTopicError(ConfigError):
+    """A label, feedback entry or evaluation file names a topic that topics.toml does not define."""
+
+
+class ClassifierError(AggregatorError):
+    """A saved classifier cannot be read (missing, corrupt, unknown or newer format)."""
+
+
+class QueryError(AggregatorError):
+    """A query that cannot be parsed; `column` (1-based) points at the problem, `pointer()` draws it."""
+
+    def __init__(self, problem: str, query: str, column: int, hint: str = "") -> None:
+        super().__init__(f"query: {problem} at column {column}" + (f" ({hint})" if hint else ""))
+        self.problem = problem
+        self.query = query
+        self.column = column
+
+    def pointer(self, width: int = 72) -> str:
+        """Two lines: the query (a window of it when long) and a caret under the problem."""
+        flat = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in self.query)
+        start = max(0, min(self.column - 1 - width // 2, len(flat) - width))
+        shown = flat[start : start + width]
+        lead = "…" if start > 0 else ""
+        tail = "…" if start + width < len(flat) else ""
+        return f"{lead}{shown}{tail}\n{' ' * (len(lead) + self.column - 1 - start)}^"
+
+
+class MailError(AggregatorError):
+    """The digest could not be mailed: bad mail settings, or the SMTP server failed or refused us."""
+
+
+class DigestError(AggregatorError):
+    """A digest cannot be built for the asked period."""
+
+
+class OutputError(AggregatorError):
+    """The digest could not be written to its output directory."""

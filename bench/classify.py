@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator.classify.classifier import Classifier  # noqa: E402
-from aggregator.classify.evaluation import SEED_PATH, examples_from_records, load_records  # noqa: E402
+from aggregator.classify.examples import SEED_PATH, examples_from_records, load_records  # noqa: E402
 from aggregator.classify.rules import RuleEngine  # noqa: E402
 from aggregator.classify.topics import load_topics  # noqa: E402
 

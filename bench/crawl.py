@@ -126,6 +126,7 @@ def main() -> None:
             concurrent_per_host=32,
             retry_times=0,
             timeout=60,
+            allow_networks=["127.0.0.1/32"],  # the bench's own feed server
         )
         for variant in ("etag", "plain"):
             # The first variant tags items by topic in the crawl (as `aggregator crawl` does); the second not.

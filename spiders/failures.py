@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
 
+from aggregator.spiders.guard import RefusedAddress
+
 # Scrapy 2.13+ raises its own exception types, older ones Twisted's: both are matched by name so the
 # message stays the same whichever version is installed.
 _BY_NAME = {
@@ -41,6 +43,8 @@ def describe_failure(failure: Any, max_bytes: int) -> str:
         if "size" in reasons.lower():
             return "fetch: " + _SIZE.format(limit=max_bytes)
         return f"fetch: connection failed before a complete response: {reasons[:300]}"
+    if isinstance(exc, RefusedAddress):
+        return f"fetch: {text}"  # already one line naming the URL, the address and the settings that allow it
     if isinstance(exc, IgnoreRequest):
         lowered = text.lower()
         if "robots" in lowered:

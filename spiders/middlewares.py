@@ -27,7 +27,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_request(self, request: Request) -> None:
         delay = request.meta.pop("retry_delay", 0)
         if delay:
-            # Twisted's timer, awaited the way Scrapy awaits Deferreds, so it works on whichever reactor runs.
+            # Twisted's timer, awaited the way Scrapy awaits Deferreds, so it works on whichever reactor runs;
+            # imported here, not at the top, because importing the reactor first would install the wrong one.
             from scrapy.utils.defer import maybe_deferred_to_future
             from twisted.internet import reactor
             from twisted.internet.task import deferLater

@@ -23,8 +23,10 @@ from aggregator.crawl.state import ERROR, OK, FetchReport, insert_fetch_log, rec
 from aggregator.errors import AggregatorError
 from aggregator.models import Item, Source
 from aggregator.parse.entry import Entry
-from aggregator.store.database import Database
+from aggregator.spiders.items import ArticleFailed, ArticleFetched
+from aggregator.store.database import Database, error_line
 from aggregator.store.ingest import IngestResult, mark_fulltext_failed, store_article
+from aggregator.store.sizes import cut_warning
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class StorePipeline:
                 outcome=OK,
                 entries=entries,
             )
+            _note_cuts(report)
             self._store_report(report)
         self.buffered.clear()
         self._flush()
@@ -95,8 +98,6 @@ class StorePipeline:
             self.db.close()
 
     def process_item(self, item: Any) -> Any:
-        from aggregator.spiders.items import ArticleFailed, ArticleFetched
-
         if isinstance(item, FetchReport):
             self._queue_report(item)
         elif isinstance(item, Entry):
@@ -111,6 +112,7 @@ class StorePipeline:
         # Reports are stored a few hundred entries at a time, in one transaction: each source's items and
         # state still go in all or nothing (a kill loses at most the last batch, which the next crawl
         # fetches again), and SQLite's per-commit cost (WAL frames, FTS5 segments) is paid once per batch.
+        _note_cuts(report)
         self.pending.append(report)
         self.pending_entries += len(report.entries)
         if (
@@ -165,6 +167,7 @@ class StorePipeline:
                 "status": report.http_status,
                 "error": report.error,
                 "primary": report.primary,
+                "stored": True,
                 "new": result.new,
                 "updated": result.updated,
                 "unchanged": result.unchanged,
@@ -195,10 +198,10 @@ class StorePipeline:
             except IntegrityError as exc:
                 # Another writer stored one of these entries between our lookup and insert: look again.
                 if attempt == 2:
-                    self._crash(report.source_id, f"store: {exc.orig}")
+                    self._crash(report.source_id, f"store: {error_line(exc)}")
                     return
             except (SQLAlchemyError, AggregatorError, ValueError, KeyError) as exc:
-                self._crash(report.source_id, f"store: {type(exc).__name__}: {exc}")
+                self._crash(report.source_id, f"store: {error_line(exc)}")
                 return
         self._tag([*result.new_ids, *result.updated_ids])
         self._after_store(report, result)
@@ -208,7 +211,7 @@ class StorePipeline:
         if not item_ids or self.classifier is False or self.db is None:
             return
         try:
-            from aggregator.classify.tagging import tag_items
+            from aggregator.classify.tagging import tag_items  # here: a crawl with nothing to tag never loads it
 
             if self.classifier is None:
                 self.classifier = self._load_classifier()
@@ -219,6 +222,7 @@ class StorePipeline:
             self.classifier = False
 
     def _load_classifier(self) -> Any:
+        # Here, not at the top: the classifier (numpy and all) is loaded only when a crawl has items to tag.
         from aggregator.classify.tagging import load_classifier
         from aggregator.classify.topics import load_topics
 
@@ -264,6 +268,8 @@ class StorePipeline:
         self._emit({"event": "article", "source_id": item.source_id, "ok": False, "error": item.error})
 
     def _crash(self, source_id: str, message: str) -> None:
+        """The source's fetch could not be stored: say so on its row if the database lets us, and to the parent
+        in any case (a read-only or full database keeps even this from being recorded)."""
         log.error("%s: %s", source_id, message)
         assert self.db is not None
         try:
@@ -278,6 +284,7 @@ class StorePipeline:
                 "outcome": ERROR,
                 "error": message,
                 "primary": True,
+                "stored": False,
                 "new": 0,
                 "updated": 0,
                 "unchanged": 0,
@@ -289,3 +296,10 @@ class StorePipeline:
         if self.spider.progress == "stdout":
             sys.stdout.write(json.dumps(event) + "\n")
             sys.stdout.flush()
+
+
+def _note_cuts(report: FetchReport) -> None:
+    """Add to the report's warnings (the fetch log) that storing will cut some of its entries' fields to size."""
+    warning = cut_warning(report.entries)
+    if warning:
+        report.warnings.append(warning)

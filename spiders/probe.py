@@ -102,7 +102,7 @@ def _emit(index: int, url: Any, **fields: Any) -> None:
 
 
 def _child_main() -> int:
-    from scrapy.crawler import CrawlerProcess
+    from scrapy.crawler import CrawlerProcess  # here: only the probe's child process loads Scrapy
 
     job = json.loads(sys.stdin.read())
     crawl = CrawlSettings.model_validate(job.get("crawl", {}))

@@ -12,6 +12,10 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+# settings.toml's address allowances, as Scrapy settings the guard's resolver and middleware read.
+ALLOW_PRIVATE_SETTING = "AGGREGATOR_ALLOW_PRIVATE_NETWORKS"
+ALLOW_NETWORKS_SETTING = "AGGREGATOR_ALLOW_NETWORKS"
+GUARD_RESOLVER = "aggregator.spiders.guard.GuardedResolver"
 
 
 def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
@@ -53,6 +57,9 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "aggregator.spiders.middlewares.BackoffRetryMiddleware": 550,
+            # After the retry middleware: exceptions pass the middlewares from the highest number down, so a
+            # refused lookup becomes a refusal here before it could be retried as a DNS failure.
+            "aggregator.spiders.guard.AddressGuardMiddleware": 560,
             "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
         },
@@ -68,4 +75,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         },
         "ITEM_PIPELINES": {"aggregator.spiders.pipelines.StorePipeline": 300},
         "DNS_TIMEOUT": min(crawl.timeout, 20.0),
+        # Feeds can point anywhere: every connection's address is checked (see aggregator.spiders.guard).
+        "TWISTED_DNS_RESOLVER": GUARD_RESOLVER,
+        ALLOW_PRIVATE_SETTING: crawl.allow_private_networks,
+        ALLOW_NETWORKS_SETTING: list(crawl.allow_networks),
     }

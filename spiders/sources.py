@@ -11,12 +11,14 @@ from typing import Any
 
 import scrapy
 from scrapy.http import Response, TextResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.config.settings import Settings
 from aggregator.crawl.plan import CrawlPlan, CrawlTask
 from aggregator.crawl.polling import cache_max_age, retry_after
 from aggregator.crawl.state import ERROR, NOT_MODIFIED, OK, UNCHANGED, FetchReport
-from aggregator.errors import ParseError
+from aggregator.errors import AggregatorError, ParseError
+from aggregator.parse.entry_cap import EntryCap, cap_entry_list
 from aggregator.parse.extract import extract_article
 from aggregator.parse.feeds import parse_feed
 from aggregator.parse.listings import parse_listing
@@ -24,6 +26,8 @@ from aggregator.parse.sitemaps import parse_sitemap
 from aggregator.spiders.failures import describe_failure, describe_status
 from aggregator.spiders.items import ArticleFailed, ArticleFetched
 from aggregator.spiders.settings import FEED_ACCEPT
+from aggregator.store.database import Database
+from aggregator.store.ingest import stored_guids
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,21 @@ class SourcesSpider(scrapy.Spider):
         self.progress = progress
         self.app_settings = Settings.model_validate(plan.settings)
         self.tasks = {t.source_id: t for t in plan.tasks}
+        self.db: Database | None = None  # opened only to ask which entries of an over-long feed are stored
+
+    def closed(self, reason: str) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    def _stored(self, source_id: str, guids: list[str]) -> set[str]:
+        try:
+            if self.db is None:
+                self.db = Database(self.plan.database_url, migrate_schema=False)
+            with self.db.session() as session:
+                return stored_guids(session, source_id, guids)
+        except (SQLAlchemyError, AggregatorError) as exc:  # the feed is still read: its newest entries first
+            log.warning("crawl: %s: cannot tell which entries are stored: %s", source_id, exc)
+            return set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for task in self.plan.tasks:
@@ -119,8 +138,9 @@ class SourcesSpider(scrapy.Spider):
         if response.meta["primary"] and body_hash == task.body_hash:
             yield self._report(response, UNCHANGED, body_hash=body_hash)
             return
+        cap = EntryCap(self.app_settings.crawl.max_entries_per_fetch, lambda guids: self._stored(task.source_id, guids))
         try:
-            report, children = self._parse_by_kind(task, response)
+            report, children = self._parse_by_kind(task, response, cap)
         except ParseError as exc:
             yield self._report(response, ERROR, error=str(exc), body_hash=body_hash)
             return
@@ -130,11 +150,14 @@ class SourcesSpider(scrapy.Spider):
             yield self._report(response, ERROR, error=error, body_hash=body_hash)
             return
         report.body_hash = body_hash
+        if cap.left and report.primary:
+            # Entries wait for the next fetch, which must read the document even if it has not changed.
+            report.etag = report.last_modified = report.body_hash = None
         yield report
         for child in children:
             yield self.source_request(task, child, primary=False)
 
-    def _parse_by_kind(self, task: CrawlTask, response: Response) -> tuple[FetchReport, list[str]]:
+    def _parse_by_kind(self, task: CrawlTask, response: Response, cap: EntryCap) -> tuple[FetchReport, list[str]]:
         headers = {k.decode("latin-1"): v[0].decode("latin-1") for k, v in response.headers.items() if v}
         if task.kind == "feed":
             feed = parse_feed(
@@ -143,6 +166,7 @@ class SourcesSpider(scrapy.Spider):
                 url=response.url,
                 headers=headers,
                 language=task.language,
+                cap=cap,
             )
             return self._report(
                 response,
@@ -167,7 +191,8 @@ class SourcesSpider(scrapy.Spider):
             )
             newest = sorted(result.children, key=lambda c: c[1] or datetime.min.replace(tzinfo=UTC))
             children = [url for url, _ in reversed(newest)][: int(opts.get("max_sitemaps", MAX_CHILD_SITEMAPS))]
-            return self._report(response, OK, entries=result.entries), children
+            entries = cap_entry_list(result.entries, cap)
+            return self._report(response, OK, entries=entries, warnings=_cap_warnings(cap)), children
         if task.kind == "listing":
             if not isinstance(response, TextResponse):
                 raise ParseError("parse: listing page is not text/HTML")
@@ -178,7 +203,8 @@ class SourcesSpider(scrapy.Spider):
                 options=task.options,
                 language=task.language,
             )
-            return self._report(response, OK, entries=entries), []
+            entries = cap_entry_list(entries, cap)
+            return self._report(response, OK, entries=entries, warnings=_cap_warnings(cap)), []
         raise ParseError(f"parse: unknown source kind {task.kind!r}")
 
     def source_failed(self, failure: Any) -> Iterator[FetchReport]:
@@ -217,6 +243,11 @@ class SourcesSpider(scrapy.Spider):
         meta = failure.request.meta
         message = describe_failure(failure, self.app_settings.crawl.max_response_bytes)
         yield ArticleFailed(meta["source_id"], meta["item_id"], message)
+
+
+def _cap_warnings(cap: EntryCap) -> list[str]:
+    warning = cap.warning()
+    return [warning] if warning else []
 
 
 def _header(headers: Any, name: bytes) -> str | None:

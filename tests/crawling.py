@@ -10,6 +10,9 @@ from aggregator.config.sources import SourceCatalog, parse_sources
 from aggregator.spiders.process import CrawlOutcome, crawl_sources
 from aggregator.store.database import Database
 
+# What tests that crawl their own servers allow; 127.0.0.2 and the rest of 127.0.0.0/8 stay refused.
+LOCAL_NETWORK = "127.0.0.1/32"
+
 
 def source(
     sid: str,
@@ -53,6 +56,8 @@ def fast_settings(tmp_path: Path, **crawl: Any) -> Settings:
         "timeout": 4.0,
         "retry_times": 1,
         "max_redirects": 3,
+        # The test servers listen on 127.0.0.1, which the crawler refuses unless told otherwise.
+        "allow_networks": [LOCAL_NETWORK],
     }
     values.update(crawl)
     settings = Settings(data_dir=str(tmp_path / "data"), crawl=CrawlSettings(**values))

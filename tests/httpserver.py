@@ -34,15 +34,16 @@ class Request:
 
 
 class TestServer:
-    """`with TestServer() as srv: srv.add("/feed", Reply(body=...)); srv.url("/feed")`."""
+    """`with TestServer() as srv: srv.add("/feed", Reply(body=...)); srv.url("/feed")`. `host` may be another
+    loopback address (127.0.0.2) to stand for a second machine."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[Request] = []
         self._stop = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = ThreadingHTTPServer((host, 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

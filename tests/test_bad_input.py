@@ -82,7 +82,11 @@ def test_bad_sources_fail_alone_with_clear_errors(tmp_path: Path, sqlite_url: st
         feedgen.item(2, base + "/d"),
     ]
     server.add("/dupes", Reply(body=feedgen.rss20(dupes)))
-    dated = [feedgen.item(1, base + "/t", date=None), feedgen.item(2, base + "/t", date=now + timedelta(days=400))]
+    dated = [
+        feedgen.item(1, base + "/t", date=None),
+        feedgen.item(2, base + "/t", date=now + timedelta(days=400)),
+        feedgen.item(3, base + "/t", date=now + timedelta(hours=12)),
+    ]
     server.add("/dates", Reply(body=feedgen.rss20(dated)))
     wrong = feedgen.rss20([feedgen.item(1, base + "/w", title="Caf\u00e9 y se\u00f1ales")], encoding="cp1252")
     server.add("/wrong-encoding", Reply(body=wrong.replace(b'encoding="cp1252"', b'encoding="utf-8"')))
@@ -138,7 +142,7 @@ def test_bad_sources_fail_alone_with_clear_errors(tmp_path: Path, sqlite_url: st
     assert "empty" in err("empty")
     assert lines["nolinks"].new == 2
     assert lines["dupes"].new == 2 and lines["dupes"].duplicates == 1
-    assert lines["dates"].new == 2
+    assert lines["dates"].new == 3
 
     with db.session() as s:
         texts = [f"{i.title} {i.summary} {i.text}" for i in s.scalars(select(Item))]
@@ -150,8 +154,12 @@ def test_bad_sources_fail_alone_with_clear_errors(tmp_path: Path, sqlite_url: st
         undated = next(i for t, i in by_title.items() if t.startswith("Item 1"))
         future = next(i for t, i in by_title.items() if t.startswith("Item 2"))
         assert undated.published_at is None
-        assert future.published_at is not None and future.published_at <= datetime.now(UTC)
-        assert "future_date_clamped" in future.raw
+        # More than a day ahead is implausible: dropped, with a note in the provenance (#11).
+        assert future.published_at is None
+        assert any("more than a day after the fetch" in note for note in future.raw["notes"])
+        soon = next(i for t, i in by_title.items() if t.startswith("Item 3"))  # hours ahead: clock skew, clamped
+        assert soon.published_at is not None and soon.published_at <= datetime.now(UTC)
+        assert "future_date_clamped" in soon.raw
         wrong_item = s.scalars(select(Item).where(Item.source_id == "wrong-encoding")).one()
         assert "Caf" in wrong_item.title and "\ufffd" not in wrong_item.title
         limited = s.get(Source, "limited")

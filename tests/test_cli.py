@@ -54,7 +54,9 @@ def test_bad_source_line_is_reported_but_others_crawl(tmp_path: Path, server: Te
     server.add("/feed", Reply(body=feedgen.rss20([feedgen.item(n, server.base) for n in range(3)])))
     config = tmp_path / "config"
     config.mkdir()
-    (config / "settings.toml").write_text("[crawl]\ndownload_delay = 0\nautothrottle = false\n")
+    (config / "settings.toml").write_text(
+        '[crawl]\ndownload_delay = 0\nautothrottle = false\nallow_networks = ["127.0.0.1/32"]\n'
+    )
     (config / "sources.toml").write_text(
         source("ok", server.url("/feed")) + '[[source]]\nid = "broken"\nname = "B"\nkind = "feed"\n'
         'url = "not a url"\nlanguage = "en"\ntier = "news"\n'

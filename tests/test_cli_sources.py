@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.cli.sources import source_id_for
 from aggregator.config.opml import parse_opml
-from aggregator.config.sources import load_sources
+from aggregator.config.sources import load_sources, source_id_for
 from tests import feedgen
 from tests.crawling import source
 from tests.httpserver import Reply, TestServer
@@ -44,6 +43,7 @@ def config(tmp_path: Path, data_dir: Path) -> Path:
     (directory / "settings.toml").write_text(
         f'data_dir = "{data_dir}"\ntimezone = "{ZONE}"\n'
         '[crawl]\ndownload_delay = 0\nautothrottle = false\nretry_times = 0\ntimeout = "5s"\n'
+        'allow_networks = ["127.0.0.1/32"]\n'
     )
     (directory / "sources.toml").write_text(HEADER + source("old", "https://www.borderreport.com/feed/"))
     return directory
@@ -103,11 +103,11 @@ def test_add_finds_the_feed_a_page_advertises(config: Path, server: TestServer) 
     assert after.startswith(before) and len(after) > len(before)
     catalog = load_sources(config)
     assert not catalog.problems
-    added = catalog.by_id()["127-0-0-1"]
+    added = catalog.by_id()["frontera-report"]  # the host is an address: the id comes from the feed's title (#12)
     assert (added.kind.value, added.url, added.name) == ("feed", server.url("/feed/"), "Frontera Report")
     assert added.language == "es"  # the feed says es-MX
     assert added.tier.value == "research" and added.options == {"topic_hints": ["cartels"]}
-    assert "added source '127-0-0-1'" in result.stdout
+    assert "added source 'frontera-report'" in result.stdout
 
 
 def test_add_tries_common_feed_locations(config: Path, server: TestServer) -> None:
@@ -172,6 +172,8 @@ def test_source_ids_come_from_the_host() -> None:
     assert source_id_for("https://feeds.elpais.com.mx/rss") == "elpais"
     assert source_id_for("https://www.borderreport.com/", ["borderreport", "borderreport-2"]) == "borderreport-3"
     assert source_id_for("http://127.0.0.1:8080/") == "127-0-0-1"
+    assert source_id_for("http://127.0.0.1:8080/", title="Río Doce: Noticias") == "rio-doce-noticias"
+    assert source_id_for("https://www.borderreport.com/", title="Border Report") == "borderreport"
 
 
 # test ------------------------------------------------------------------------------------------
@@ -288,8 +290,9 @@ def test_import_opml_appends_new_feeds_with_folders_as_tags(config: Path, tmp_pa
     path = config / "sources.toml"
     before = path.read_bytes()
     no_language = run(config, "sources", "import-opml", str(opml), "--dry-run")
-    assert "skip  https://zetatijuana.com/feed/: the OPML gives no language" in no_language.stdout
-    assert "1 would be added, 1 already configured, 2 skipped" in no_language.stdout
+    # No language in the OPML: the feed is added with language "auto" (each item's detected), not skipped (#12).
+    assert "would add  zetatijuana  https://zetatijuana.com/feed/  [Mexico / Cartels]" in no_language.stdout
+    assert "3 would be added, 1 already configured, 0 skipped" in no_language.stdout
     dry = run(config, "sources", "import-opml", str(opml), "--language", "es", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would add  zetatijuana-2  https://zetatijuana.com/comments/feed/  [Mexico]" in dry.stdout

@@ -55,7 +55,9 @@ def _setup(tmp_path: Path, server: TestServer) -> tuple[Path, str]:
     config = tmp_path / "config"
     config.mkdir()
     shutil.copy(REPO / "config" / "topics.toml", config / "topics.toml")
-    (config / "settings.toml").write_text('data_dir = "data"\n[crawl]\ndownload_delay = 0\nautothrottle = false\n')
+    (config / "settings.toml").write_text(
+        'data_dir = "data"\n[crawl]\ndownload_delay = 0\nautothrottle = false\nallow_networks = ["127.0.0.1/32"]\n'
+    )
     (config / "sources.toml").write_text(source("beat", server.url("/feed")))
     return config, f"sqlite:///{tmp_path}/topics.sqlite"
 

@@ -85,7 +85,8 @@ def test_every_feed_format_and_full_text(tmp_path: Path, sqlite_url: str, server
         assert latin_item.title == "Detención en Cajeme: señalan a célula delictiva"
         assert latin_item.language == "es"
         atom_items = s.scalars(select(Item).where(Item.source_id == "atom")).all()
-        assert {i.language for i in atom_items} == {"es"} and all(i.authors == "Redacción" for i in atom_items)
+        # The feed says es, its items are English text: each item's language is its text's (#12).
+        assert {i.language for i in atom_items} == {"en"} and all(i.authors == "Redacción" for i in atom_items)
         assert all(i.published_at is not None and i.published_at.tzinfo is not None for i in atom_items)
 
     # Second crawl: the ETag feed answers 304, the others return the same bytes: nothing is parsed or stored.

@@ -23,6 +23,7 @@ def _write_config(config: Path, server: TestServer) -> None:
     config.mkdir()
     (config / "settings.toml").write_text(
         'data_dir = "data"\n[crawl]\ndownload_delay = 0\nautothrottle = false\nconcurrent_per_host = 4\n'
+        'allow_networks = ["127.0.0.1/32"]\n'
         'timeout = "10s"\nretry_times = 0\n'
     )
     (config / "sources.toml").write_text("".join(source(f"f{n}", server.url(f"/f{n}")) for n in range(FEEDS)))

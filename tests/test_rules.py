@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.classify.rules import RuleEngine, RuleResult, fold_tokens, guess_lang, normalise, prepare
+from aggregator.classify.rules import RuleEngine, RuleResult, guess_lang, normalise, prepare
 from aggregator.classify.topics import UnknownTopicError, load_topics, parse_term, parse_topics
 from aggregator.errors import ConfigError
+from aggregator.text import words_for_rules
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = load_topics(REPO / "config")
@@ -52,7 +53,7 @@ def test_unknown_topic_in_a_label_is_detected() -> None:
 def test_normalisation_folds_accents_and_case_and_splits_on_punctuation() -> None:
     assert normalise("Cártel de Jalisco Nueva Generación") == "cartel de jalisco nueva generacion"
     assert normalise("HIZBULÁ, ¿Señal?") == "hizbula senal"
-    assert fold_tokens("MS-13 y narco-bloqueos_") == ["MS", "13", "y", "narco", "bloqueos"]
+    assert words_for_rules("MS-13 y narco-bloqueos_") == ["MS", "13", "y", "narco", "bloqueos"]
     assert normalise("") == ""
 
 

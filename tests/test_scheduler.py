@@ -41,6 +41,7 @@ def make_config(tmp_path: Path, sources: str, *, extra: str = "", data: Path | N
     (config / "settings.toml").write_text(
         f'data_dir = "{data or tmp_path / "data"}"\ntimezone = "America/Mexico_City"\n'
         '[crawl]\ndownload_delay = 0\nautothrottle = false\ntimeout = "3s"\nretry_times = 0\n'
+        'allow_networks = ["127.0.0.1/32"]\n'
         f'[schedule]\ntick = "1s"\n{extra}'
     )
     return config

@@ -371,7 +371,7 @@ def test_matching_selects_every_match_for_grouping(corpus: Corpus) -> None:
         ("-cartel", "only excludes"),
         ("since:2024-02-30", "bad date"),
         ("source:insightcrime", "unknown source 'insightcrime' at column 1 (did you mean: insightcrime-en"),
-        ("cartel topic:cartles", "no item has the topic 'cartles' at column 8 (did you mean: cartels"),
+        ("cartel topic:cartles", "no topic 'cartles' at column 8 (known: border_security, cartels, nexus"),
     ],
 )
 def test_malformed_queries_raise_query_errors(corpus: Corpus, text: str, message: str) -> None:

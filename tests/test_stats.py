@@ -124,8 +124,8 @@ def test_daylight_saving_quarter_hour_zones_and_dates_before_1970(db: Database) 
         # Kathmandu is UTC+5:45: 18:14 UTC is 23:59 there, 18:15 UTC is midnight.
         add_item(session, "alpha", "nepal one", "x", seen=utc(2026, 11, 10, 18, 14))
         add_item(session, "alpha", "nepal two", "x", seen=utc(2026, 11, 10, 18, 15))
-        add_item(session, "alpha", "old one", "x", seen=utc(2026, 11, 10), published=utc(1969, 12, 31, 23, 50))
-        add_item(session, "alpha", "old two", "x", seen=utc(2026, 11, 10), published=utc(1970, 1, 1, 0, 5))
+        add_item(session, "alpha", "old one", "x", seen=utc(1969, 12, 31, 23, 50))
+        add_item(session, "alpha", "old two", "x", seen=utc(1970, 1, 1, 0, 5))
     with db.session() as session:
         nepal = volume(session, "nepal", by="day", per=None, zone=ZoneInfo("Asia/Kathmandu"))
         old = volume(session, "old", by="day", per=None, zone=ZoneInfo("UTC"))
@@ -143,7 +143,7 @@ def test_empty_database_bad_arguments_and_bad_queries(db: Database) -> None:
             volume(session, None, by="day", per="author", zone=MEXICO)
         with pytest.raises(QueryError, match="unbalanced"):
             volume(session, "cartel (sinaloa", by="day", per=None, zone=MEXICO)
-        with pytest.raises(QueryError, match="no item has the topic"):
+        with pytest.raises(QueryError, match="no topic 'cartelz'"):
             volume(session, "topic:cartelz", by="day", per=None, zone=MEXICO)
 
 

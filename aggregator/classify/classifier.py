@@ -21,10 +21,11 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 
-from aggregator.classify.evaluation import Example, augment, merge_examples, metrics
+from aggregator.classify.examples import Example, augment, merge_examples
+from aggregator.classify.metrics import metrics
 from aggregator.classify.rules import Doc, Hit, RuleEngine, RuleResult, item_text, prepare
 from aggregator.classify.topics import TopicSet
-from aggregator.errors import AggregatorError
+from aggregator.errors import ClassifierError
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
@@ -45,10 +46,6 @@ LEAD_WORDS = 60  # words of text after the title that make the "lead"
 TIE = 0.005  # F1 within this of the best counts as a tie when choosing a threshold
 
 _Rules = tuple[dict[str, RuleResult], dict[str, RuleResult]]  # whole item, title + lead
-
-
-class ClassifierError(AggregatorError):
-    """A saved classifier cannot be read (missing, corrupt, unknown or newer format)."""
 
 
 class Explanation(NamedTuple):
@@ -349,6 +346,8 @@ def _fit_topic(
     ids, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
     k = min(CV_FOLDS if len(ids) <= 5000 else 3, int(y[first].sum()), int((~y[first]).sum()))
     fold_of = np.zeros(len(ids), dtype=np.int64)
+    # scikit-learn is imported where a model is trained, not at the top: tagging with a saved classifier (the crawl,
+    # the web app) only needs numpy, and scikit-learn costs a second of start-up.
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -367,13 +366,13 @@ def _fit_topic(
 
 
 def _sklearn_version() -> str:
-    import sklearn
+    import sklearn  # here: see _fit_topic
 
     return str(sklearn.__version__)
 
 
 def _lr() -> LogisticRegression:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # here: see _fit_topic
 
     # The dual solver is several times faster here: far more features (words) than rows.
     return LogisticRegression(C=C, solver="liblinear", dual=True, tol=1e-3, max_iter=1000)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aggregator.parse.sanitize import html_to_text
+from aggregator.text import words_for_rules
 
 if TYPE_CHECKING:
     from aggregator.classify.topics import Term, Topic, TopicSet
@@ -18,8 +17,6 @@ MAX_TITLE_CHARS = 1_000
 MAX_TEXT_CHARS = 20_000  # enormous texts: only the start is scanned (the lead is where the topic is)
 _GAP = 10_000  # the text's positions start this far after the title's, so proximity never crosses fields
 _CACHE_LIMIT = 300_000
-_TOKEN = re.compile(r"[^\W_]+")
-_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _EN = frozenset("the and of to in is for with on was by from that are has have said after its were".split())
 _ES = frozenset("el la los las del y en que por con para una se al su fue tras segun sus como dijo".split())
 _ALIAS, _RULE = 0, 1
@@ -28,21 +25,9 @@ Span = tuple[int, int]
 _Candidates = tuple[()] | tuple[tuple[int, ...], tuple[tuple[int, "_Unit"], ...]]
 
 
-def fold(text: str) -> str:
-    """Accents removed (NFKD, combining marks dropped), case kept."""
-    if text.isascii():
-        return text
-    return _MARKS.sub("", unicodedata.normalize("NFKD", text))
-
-
-def fold_tokens(text: str) -> list[str]:
-    """Words of `text`, accents removed and case kept; anything not a letter or digit separates words."""
-    return _TOKEN.findall(fold(text))
-
-
 def normalise(text: str) -> str:
     """Lower-case accent-free words joined by single spaces: the form terms and model features see."""
-    return " ".join(fold_tokens(text)).lower()
+    return " ".join(words_for_rules(text)).lower()
 
 
 def guess_lang(words: list[str]) -> str | None:
@@ -87,8 +72,8 @@ class Doc(NamedTuple):
 
 def prepare(title: str | None, text: str | None = "", lang: str | None = None) -> Doc:
     """Strip HTML, cap the length, fold accents, split into words and settle the language(s)."""
-    t_words = fold_tokens(_plain(title, MAX_TITLE_CHARS))
-    x_words = fold_tokens(_plain(text, MAX_TEXT_CHARS))
+    t_words = words_for_rules(_plain(title, MAX_TITLE_CHARS))
+    x_words = words_for_rules(_plain(text, MAX_TEXT_CHARS))
     t_low = " ".join(t_words).lower().split()
     x_low = " ".join(x_words).lower().split()
     declared = (lang or "").strip().lower()[:3].split("-")[0].split("_")[0] or None

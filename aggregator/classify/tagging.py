@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from aggregator.classify.classifier import Classifier, ClassifierError
-from aggregator.classify.evaluation import Example, seed_examples
+from aggregator.classify.examples import Example, seed_examples
 from aggregator.classify.topics import TopicSet
 from aggregator.config.settings import Settings
 from aggregator.errors import AggregatorError
@@ -21,6 +21,7 @@ from aggregator.models import Item, ItemTopic, Label
 log = logging.getLogger(__name__)
 
 BATCH = 256  # the classifier is fastest on batches (see bench/classify.py)
+LABEL_METHOD = "label"  # item_topics.method of a tag the reporter's label decided
 
 
 def classifier_dir(settings: Settings) -> Path:
@@ -93,8 +94,24 @@ def _item_rows(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     ]
 
 
+def labelled(explanation: dict[str, Any], model_passed: bool | None, model_method: str, value: bool) -> dict[str, Any]:
+    """A stored explanation that says the reporter decided, keeping the model's own verdict next to it."""
+    return {**explanation, "label": value, "model_passed": model_passed, "model_method": model_method,
+            "decided_by": "the reporter's label"}  # fmt: skip
+
+
+def _labels_of(session: Session, ids: Sequence[int]) -> dict[tuple[int, str], bool]:
+    rows = session.execute(select(Label.item_id, Label.topic, Label.value).where(Label.item_id.in_(ids)))
+    return {(item_id, topic): bool(value) for item_id, topic, value in rows}
+
+
 def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime) -> int:
-    """Classify the items `ids` and replace their stored tags. Returns how many items were tagged."""
+    """Classify the items `ids` and replace their stored tags. Returns how many items were tagged.
+
+    Where the reporter labelled an item for a topic, the stored tag follows the label (method LABEL_METHOD), so
+    every reader of item_topics (digest, search, stats, export, web) agrees with the reporter; the model's score
+    and verdict stay in the row.
+    """
     name = classifier_name(clf)
     done = 0
     for start in range(0, len(ids), BATCH):
@@ -102,12 +119,17 @@ def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: dat
         if not items:
             continue
         results = clf.predict(items)
-        rows = [
-            {"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": bool(r.passed),
-             "method": r.method, "explanation": r.explanation.as_dict(), "classified_at": now, "classifier": name}
-            for item, verdicts in zip(items, results, strict=True)
-            for topic, r in verdicts.items()
-        ]  # fmt: skip
+        labels = _labels_of(session, [i["id"] for i in items])
+        rows = []
+        for item, verdicts in zip(items, results, strict=True):
+            for topic, r in verdicts.items():
+                passed, method, why = bool(r.passed), r.method, r.explanation.as_dict()
+                label = labels.get((item["id"], topic))
+                if label is not None:
+                    passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
+                rows.append({"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": passed,
+                             "method": method, "explanation": why, "classified_at": now,
+                             "classifier": name})  # fmt: skip
         session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
         if rows:
             session.execute(insert(ItemTopic.__table__), rows)  # type: ignore[arg-type]
@@ -133,7 +155,7 @@ def untagged_ids(session: Session, *, everything: bool = False) -> Iterator[list
 def add_label(
     session: Session, topics: TopicSet, item_id: int, topic: str, value: bool, *, now: datetime, origin: str = "cli"
 ) -> None:
-    """Record "item is / is not about topic" (the latest answer wins)."""
+    """Record "item is / is not about topic" (the latest answer wins); the item's stored tag follows it at once."""
     topics.check_label(topic)
     if session.get(Item, item_id) is None:
         raise AggregatorError(f"label: no item with id {item_id}")
@@ -142,6 +164,27 @@ def add_label(
         session.add(Label(item_id=item_id, topic=topic, value=value, created_at=now, origin=origin))
     else:
         existing.value, existing.created_at, existing.origin = value, now, origin
+    _apply_label(session, item_id, topic, value, now=now)
+
+
+def _apply_label(session: Session, item_id: int, topic: str, value: bool, *, now: datetime) -> None:
+    """Make the stored tag follow a new label at once, not only at the next `tag --all`."""
+    row = session.get(ItemTopic, (item_id, topic))
+    if row is not None:
+        why = row.explanation if isinstance(row.explanation, dict) else {}
+        if row.method == LABEL_METHOD:  # labelled before: the model's verdict is already kept in the explanation
+            model_passed, model_method = why.get("model_passed"), str(why.get("model_method") or "")
+        else:
+            model_passed, model_method = row.passed, row.method
+        row.passed, row.method = value, LABEL_METHOD
+        row.explanation = labelled(why, model_passed, model_method, value)
+        return
+    # An untagged item is left to the tagger (it applies the label, and an item with any tag counts as tagged).
+    # A tagged item without this topic (added to topics.toml since) gets a row: the model has not scored it.
+    if session.scalar(select(ItemTopic.item_id).where(ItemTopic.item_id == item_id).limit(1)) is not None:
+        why = labelled({}, None, "", value)
+        session.add(ItemTopic(item_id=item_id, topic=topic, score=0.0, passed=value, method=LABEL_METHOD,
+                              explanation=why, classified_at=now, classifier=LABEL_METHOD))  # fmt: skip
 
 
 def labels_since_training(session: Session, clf: Classifier) -> int:

@@ -13,18 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aggregator.classify.rules import fold_tokens
 from aggregator.config.settings import describe_validation_error, read_config_file
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, UnknownTopicError
+from aggregator.text import words_for_rules
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LANG = re.compile(r"^(any|[a-z]{2,3})$")
 MAX_NEAR_WINDOW = 100
 MIN_PREFIX = 3
-
-
-class UnknownTopicError(ConfigError):
-    """A label, feedback entry or evaluation file names a topic that topics.toml does not define."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +104,11 @@ class TopicSet:
     def ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.topics)
 
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """The topic ids, then the cross-topic ids: every id a search, an export or a count may name."""
+        return self.ids + tuple(c.id for c in self.cross_topics)
+
     def get(self, topic_id: str) -> Topic:
         """The topic called `topic_id`; raises UnknownTopicError otherwise."""
         for topic in self.topics:
@@ -145,7 +146,7 @@ def parse_term(raw: str) -> Term:
         stem = chunk[:-1] if star else chunk
         if "*" in stem:
             raise ValueError(f"term {raw!r}: '*' may only end a word")
-        parts = fold_tokens(stem)
+        parts = words_for_rules(stem)
         if star and (not parts or not stem[-1].isalnum()):
             raise ValueError(f"term {raw!r}: '*' must follow a letter or digit")
         if star and len(parts[-1]) < MIN_PREFIX:

@@ -6,32 +6,45 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
+from pydantic import ValidationError
 
-from aggregator.cli.main import Context, _report_problems, pass_ctx, sources
-from aggregator.config.sources import SourceConfig, Tier
+from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import one_line, report_problems
+from aggregator.config.opml import export_opml, parse_opml
+from aggregator.config.settings import describe_validation_error
+from aggregator.config.source_file import append_source
+from aggregator.config.sources import AUTO, Confidence, SourceConfig, Tier, language_code, source_id_for, source_ids
+from aggregator.crawl.discovery import feed_key
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.services.context import Context
 
 
-@sources.command("import-opml")
+@click.command("import-opml")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--tier", type=click.Choice([t.value for t in Tier]), default="news", show_default=True, help="For every feed."
 )
-@click.option("--language", type=click.Choice(["en", "es"]), help="Language of feeds the OPML gives none for.")
+@click.option(
+    "--language",
+    default=AUTO,
+    show_default=True,
+    help="For feeds whose outline gives no language: a code (en, es...) or auto (each item's own, from its text).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be added; write nothing.")
 @pass_ctx
-def sources_import_opml(obj: Context, file: Path, tier: str, language: str | None, dry_run: bool) -> None:
-    """Append every new feed of an OPML file (a feed reader's export) to sources.toml; folders become tags."""
-    from pydantic import ValidationError
+def sources_import_opml(obj: Context, file: Path, tier: str, language: str, dry_run: bool) -> None:
+    """Append every new feed of an OPML file (a feed reader's export) to sources.toml; folders become tags.
 
-    from aggregator.cli.sources import language_code, one_line, source_id_for, source_ids
-    from aggregator.config.opml import parse_opml
-    from aggregator.config.settings import describe_validation_error
-    from aggregator.config.source_file import append_source
-    from aggregator.crawl.discovery import feed_key
-
+    Exits non-zero when not one feed could be added (an OPML whose feeds are all configured already is no error).
+    """
+    default_language = AUTO if language.strip().lower() == AUTO else language_code(language)
+    if default_language is None:
+        raise click.BadParameter(
+            f"{language!r} is neither a language code (en, es...) nor auto", param_hint="--language"
+        )
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -40,7 +53,7 @@ def sources_import_opml(obj: Context, file: Path, tier: str, language: str | Non
     for problem in result.problems:
         click.echo(f"problem: {problem}", err=True)
     catalog = obj.catalog()
-    _report_problems(catalog)
+    report_problems(catalog)
     known = {feed_key(s.url): s.id for s in catalog.sources}
     taken = source_ids(catalog)
     added = duplicates = skipped = 0
@@ -50,21 +63,19 @@ def sources_import_opml(obj: Context, file: Path, tier: str, language: str | Non
             click.echo(f"skip  {feed.url}: already configured as source '{known[key]}'")
             duplicates += 1
             continue
-        lang = language_code(feed.language) or language
-        if lang is None:
-            click.echo(f"skip  {feed.url}: the OPML gives no language; pass --language en or --language es")
-            skipped += 1
-            continue
         entry: dict[str, Any] = {
             "id": source_id_for(feed.html_url or feed.url, taken),
             "name": feed.title,
             "kind": "feed",
             "url": feed.url,
-            "language": lang,
+            "language": language_code(feed.language) or default_language,
             "tier": tier,
+            # Nobody has fetched the URL yet: `sources add` tries a feed first, an OPML line is only a claim.
+            "confidence": Confidence.LOW.value,
             "notes": f"imported from {file.name}",
-            "tags": list(feed.tags) or None,
         }
+        if feed.tags:  # an outline outside any folder has none, and the key stays out of the file
+            entry["tags"] = list(feed.tags)
         try:
             if dry_run:
                 SourceConfig.model_validate(entry | {"tags": feed.tags})
@@ -88,18 +99,19 @@ def sources_import_opml(obj: Context, file: Path, tier: str, language: str | Non
         f"{duplicates} already configured, {skipped} skipped, {len(result.problems)} problem(s) in the file"
         + (" (dry run: nothing written)" if dry_run else "")
     )
+    if not added and (skipped or not result.feeds):
+        raise ConfigError(f"import-opml: {file}: no feed could be added")
 
 
-@sources.command("export-opml")
+@click.command("export-opml")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
 @pass_ctx
 def sources_export_opml(obj: Context, out_path: Path | None) -> None:
     """Write the configured feed sources as OPML 2.0, for a feed reader (folders: first tag, else tier)."""
-    from aggregator.config.opml import export_opml
-
     catalog = obj.catalog()
-    _report_problems(catalog)
-    data = export_opml(catalog.sources, "beat-aggregator sources", created=datetime.now(UTC))
+    report_problems(catalog)
+    outlets = [_WithSite(source) for source in catalog.sources]
+    data = export_opml(outlets, "beat-aggregator sources", created=datetime.now(UTC))
     if out_path is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -114,3 +126,16 @@ def sources_export_opml(obj: Context, out_path: Path | None) -> None:
         f"; {others} sitemap/listing/spider source(s) left out: feed readers cannot follow them" if others else ""
     )
     click.echo(f"exported {feeds} feed source(s)" + (f" to {out_path}" if out_path else "") + left_out, err=True)
+
+
+class _WithSite:
+    """A configured source as OPML wants it: with an htmlUrl, the feed's site (its origin: sources.toml has no
+    separate site address), so a reader can link to the outlet."""
+
+    def __init__(self, source: SourceConfig) -> None:
+        self._source = source
+        parts = urlsplit(source.url)
+        self.html_url = f"{parts.scheme}://{parts.netloc}/"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)

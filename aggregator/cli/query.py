@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 import click
 
+from aggregator.classify.topics import TopicSet
 from aggregator.search.query import QueryError
+from aggregator.services.context import Context
 
 QUERY_ERROR_EXIT = 2
 
@@ -49,6 +51,11 @@ class QueryCommand(click.Command):
             else:
                 out.append(arg)
         return out if query is None else [*out, "--", query]
+
+
+def query_topics(obj: Context) -> TopicSet | None:
+    """The topics a QUERY may name besides the stored tags (cross-topics such as nexus): None without topics.toml."""
+    return obj.topics() if (obj.config_dir / "topics.toml").exists() else None
 
 
 @contextmanager

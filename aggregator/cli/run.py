@@ -6,58 +6,57 @@ from datetime import UTC, datetime
 
 import click
 
-from aggregator.cli.main import Context, _fmt_time, _table, cli, pass_ctx
+from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import fmt_time, table
+from aggregator.crawl.health import source_health
+from aggregator.schedule.jobs import last_crawl
+from aggregator.schedule.scheduler import configure_logging, job_rows
+from aggregator.schedule.scheduler import run as run_scheduler
+from aggregator.services.context import Context
+from aggregator.store.digests import newest_digests
 
 
-@cli.command()
+@click.command()
 @click.option("--log-format", type=click.Choice(["plain", "json"]), help="Log lines as text or JSON objects.")
 @click.option("--once", is_flag=True, help="Register the jobs, refresh due sources once, and exit.")
 @pass_ctx
 def run(obj: Context, log_format: str | None, once: bool) -> None:
     """Run unattended: poll due sources, build (and mail) the daily digest, retrain on feedback, tidy the
     database. Stops cleanly on SIGTERM or Ctrl-C."""
-    from aggregator.schedule.scheduler import configure_logging
-    from aggregator.schedule.scheduler import run as run_scheduler
-
-    configure_logging(log_format or obj.settings.schedule.log_format, verbose=obj.verbose)
+    configure_logging(log_format or obj.settings.schedule.log_format, verbose=obj.verbose, zone=obj.settings.zone)
     run_scheduler(obj, once=once)
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def status(obj: Context) -> None:
     """The scheduler's jobs and next runs, the last crawl, the last digest and the sources that need care."""
-    from aggregator.crawl.health import source_health
-    from aggregator.models import Digest
-    from aggregator.schedule.jobs import last_crawl
-    from aggregator.schedule.scheduler import job_rows
-
     settings = obj.settings
     db = obj.database()
     now = datetime.now(UTC)
     jobs = job_rows(db.engine)
     with db.session() as session:
         crawl = last_crawl(session)
-        digest = session.query(Digest).order_by(Digest.period_end.desc()).first()
+        digest = next(iter(newest_digests(session, 1)), None)
         health = source_health(session, now, stale_after=settings.stale_after)
         digest_line = None
         if digest is not None:
-            sent = f"mailed {_fmt_time(digest.sent_at, settings)}" if digest.sent_at else "not mailed"
+            sent = f"mailed {fmt_time(digest.sent_at, settings)}" if digest.sent_at else "not mailed"
             digest_line = (
                 f"last digest: {digest.local_date}, {digest.story_count} stories from {digest.item_count} items, "
-                f"built {_fmt_time(digest.built_at, settings)}, {sent}"
+                f"built {fmt_time(digest.built_at, settings)}, {sent}"
             )
     db.close()
     if jobs:
-        rows = [[job_id, _fmt_time(next_run, settings), trigger] for job_id, next_run, trigger in jobs]
-        click.echo(_table(rows, ["job", f"next run ({settings.timezone})", "schedule"]))
+        rows = [[job_id, fmt_time(next_run, settings), trigger] for job_id, next_run, trigger in jobs]
+        click.echo(table(rows, ["job", f"next run ({settings.timezone})", "schedule"]))
     else:
         click.echo("no scheduled jobs: `aggregator run` has not been started on this database")
     if crawl is None:
         click.echo("last crawl: none yet")
     else:
         crawl_id, started, fetched, errors = crawl
-        click.echo(f"last crawl: {crawl_id} at {_fmt_time(started, settings)}, {fetched} fetch(es), {errors} error(s)")
+        click.echo(f"last crawl: {crawl_id} at {fmt_time(started, settings)}, {fetched} fetch(es), {errors} error(s)")
     click.echo(digest_line or "last digest: none yet")
     due = sum(1 for h in health if h.enabled and (h.next_check_at is None or h.next_check_at <= now))
     counts: dict[str, int] = {}
@@ -66,6 +65,6 @@ def status(obj: Context) -> None:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"sources: {len(health)} ({summary}); {due} due now")
     for h in health:
-        if h.status in ("failing", "stale"):
-            why = h.last_error or f"no new items for {settings.stale_after.days} days"
+        if h.status in ("failing", "stale", "warning"):
+            why = h.warning or h.last_error or f"no new items for {settings.stale_after.days} days"
             click.echo(f"  {h.status}: {h.source_id}: {why[:100]}")

@@ -13,13 +13,15 @@ from typing import Any, cast
 
 import click
 
-from aggregator.cli.main import Context, _fmt_time, _table, cli, pass_ctx
-from aggregator.cli.query import QueryCommand, query_errors
-from aggregator.search.export import iso
+from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import fmt_time, table, terminal_safe
+from aggregator.cli.query import QueryCommand, query_errors, query_topics
+from aggregator.search.export import csv_cell, iso
 from aggregator.search.highlight import MARK_END, MARK_START, highlight
 from aggregator.search.hits import MAX_LIMIT, Hit, SearchPage, Sort
 from aggregator.search.hits import search as run_search
 from aggregator.search.query import parse, positive_texts
+from aggregator.services.context import Context
 
 FORMATS = ("table", "json", "jsonl", "csv")
 HIT_FIELDS = [
@@ -31,11 +33,9 @@ HIT_FIELDS = [
 PLAIN_MARKS = ("**", "**")
 # Control characters (C0, DEL, C1) would move the cursor or recolour the terminal, and bidi overrides would
 # reorder what is shown: a feed's title must not do either. The highlight markers are kept for the renderer.
-_UNSAFE = re.compile(r"[\x00\x01\x04-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_OR_MARK = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-@cli.command(cls=QueryCommand)
+@click.command(cls=QueryCommand)
 @click.argument("query")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True,
               help="Best matches first (BM25 / ts_rank, title weighted most), or newest first.")  # fmt: skip
@@ -54,10 +54,10 @@ def search(obj: Context, query: str, sort: str, limit: int, offset: int, fmt: st
     """
     db = obj.database()
     with query_errors(), db.session() as session:
-        page = run_search(session, query, sort=cast(Sort, sort), limit=limit, offset=offset)
+        page = run_search(session, query, sort=cast(Sort, sort), limit=limit, offset=offset, topics=query_topics(obj))
     db.close()
     if fmt == "table":
-        _print_table(obj, page, query, sort, offset)
+        _printtable(obj, page, query, sort, offset)
     elif fmt == "json":
         body = {
             "query": query, "sort": sort, "offset": offset, "limit": limit, "total": page.total,
@@ -70,8 +70,9 @@ def search(obj: Context, query: str, sort: str, limit: int, offset: int, fmt: st
     else:
         writer = csv.DictWriter(sys.stdout, fieldnames=HIT_FIELDS)
         writer.writeheader()
+        terminal = sys.stdout.isatty()
         for hit in page.hits:
-            writer.writerow(_csv_row(hit_row(hit)))
+            writer.writerow({k: csv_cell(v, terminal=terminal) for k, v in _csv_row(hit_row(hit)).items()})
 
 
 # --- machine-readable rows ---------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def unmark(marked: str) -> tuple[str, list[tuple[int, int]]]:
 # --- the terminal table ------------------------------------------------------------------------------------------
 
 
-def _print_table(obj: Context, page: SearchPage, query: str, sort: str, offset: int) -> None:
+def _printtable(obj: Context, page: SearchPage, query: str, sort: str, offset: int) -> None:
     settings = obj.settings
     styled = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
@@ -134,7 +135,7 @@ def _print_table(obj: Context, page: SearchPage, query: str, sort: str, offset: 
     rows = [
         [
             str(hit.item_id),
-            _fmt_time(hit.published_at or hit.first_seen_at, settings),
+            fmt_time(hit.published_at or hit.first_seen_at, settings),
             terminal_safe(hit.source_id),
             terminal_safe(hit.language or "-"),
             ", ".join(f"{t} {s:.2f}" for t, s in hit.topics.items()) or "-",
@@ -142,7 +143,7 @@ def _print_table(obj: Context, page: SearchPage, query: str, sort: str, offset: 
         ]
         for hit in page.hits
     ]
-    lines = _table(rows, ["id", f"date ({settings.timezone})", "source", "lang", "topics", "title"]).splitlines()
+    lines = table(rows, ["id", f"date ({settings.timezone})", "source", "lang", "topics", "title"]).splitlines()
     indent = " " * (max(len("id"), *(len(r[0]) for r in rows)) + 2)
     click.echo("\n".join(line.rstrip() for line in lines[:2]))
     for line, hit in zip(lines[2:], page.hits, strict=True):
@@ -161,16 +162,6 @@ def _header(page: SearchPage, sort: str, offset: int) -> str:
     if page.hits:
         header += ", by relevance" if ranked else ", newest first"
     return header
-
-
-def terminal_safe(text: str, *, keep_marks: bool = False) -> str:
-    """`text` with control characters and bidi overrides shown as escapes (\\x1b, \\u202e) instead of obeyed."""
-
-    def escape(found: re.Match[str]) -> str:
-        code = ord(found.group())
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return (_UNSAFE if keep_marks else _UNSAFE_OR_MARK).sub(escape, text)
 
 
 def render_marks(marked: str, styled: bool) -> str:

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import json
-import re
+import sys
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
+from pydantic import ValidationError
+from sqlalchemy import func, select
 
-from aggregator.cli.main import Context, _fmt_time, _report_problems, _table, pass_ctx, sources
-from aggregator.config.sources import SourceCatalog, SourceConfig, Tier
+from aggregator.classify.tagging import classifier_dir, load_classifier
+from aggregator.cli.opml import sources_export_opml, sources_import_opml
+from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import fmt_time, one_line, report_problems, table
+from aggregator.config.settings import describe_validation_error
+from aggregator.config.source_file import append_source, set_enabled
+from aggregator.config.sources import SourceCatalog, SourceConfig, Tier, language_code, source_id_for, source_ids
+from aggregator.crawl.discovery import feed_key, http_url
+from aggregator.crawl.health import source_health
+from aggregator.crawl.state import sync_sources
+from aggregator.crawl.trial import discover, fetcher, try_source
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.models import Sighting
 from aggregator.parse.entry import Entry
+from aggregator.parse.sanitize import clean_html_to_text
+from aggregator.services.context import Context
+from aggregator.store.urls import guid_key
 
 if TYPE_CHECKING:
     from aggregator.classify.classifier import Classifier
@@ -25,29 +40,80 @@ LANGUAGES = ["en", "es"]
 TIERS = [tier.value for tier in Tier]
 PREVIEW_ADD = 5
 PREVIEW_TEST = 10
-# Second-level labels under a country code (example.com.mx), as in aggregator.crawl.discovery.
-_SECOND_LEVEL = {"co", "com", "org", "net", "gov", "gob", "ac", "edu", "nic", "or", "ne"}
-# Host prefixes that name a server, not the outlet: www.elpais.com and feeds.elpais.com are both "elpais".
-_SERVER_LABELS = {"www", "www2", "m", "mobile", "amp", "feeds", "feed", "rss"}
 
 
-def source_id_for(url: str, taken: Iterable[str] = ()) -> str:
-    """A source id from the URL's host, unique among `taken`: `borderreport` for https://www.borderreport.com/,
-    `insightcrime-es` for es.insightcrime.org, then `borderreport-2` and so on."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    labels = host.split(".")
-    if re.fullmatch(r"[\d.]+|[0-9a-f:]+", host) or len(labels) < 2:
-        slug = host  # an IP address or a bare host name: nothing to drop
-    else:
-        size = 2 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 1
-        name, *subdomains = reversed(labels[:-size])
-        slug = "-".join([name, *(label for label in subdomains if label not in _SERVER_LABELS)])
-    slug = re.sub(r"[^a-z0-9_-]+", "-", slug).strip("-_")[:60] or "source"
-    used = set(taken)
-    candidate, n = slug, 2
-    while candidate in used:
-        candidate, n = f"{slug}-{n}", n + 1
-    return candidate
+@click.group()
+def sources() -> None:
+    """Inspect, add, test, enable and disable sources; import and export OPML."""
+
+
+@sources.command("list")
+@pass_ctx
+def sources_list(obj: Context) -> None:
+    """List the sources in sources.toml (and report invalid entries)."""
+    catalog = obj.catalog()
+    rows = [
+        [
+            s.id,
+            s.kind.value,
+            s.language,
+            s.tier.value,
+            "yes" if s.fulltext else "no",
+            "yes" if s.enabled else "no",
+            s.confidence.value,
+            s.url,
+        ]
+        for s in catalog.sources
+    ]
+    click.echo(table(rows, ["id", "kind", "lang", "tier", "fulltext", "enabled", "confidence", "url"]))
+    report_problems(catalog)
+    if catalog.problems:
+        sys.exit(1)
+
+
+@sources.command("check")
+@pass_ctx
+def sources_check(obj: Context) -> None:
+    """Health per source: last success, last error, error streak, items in the last 7 days."""
+    catalog = obj.catalog()
+    report_problems(catalog)
+    db = obj.database()
+    with db.session() as session:
+        sync_sources(session, catalog)
+        health = source_health(session, datetime.now(UTC), stale_after=obj.settings.stale_after)
+    db.close()
+    s = obj.settings
+    disabled = {source.id for source in catalog.sources if not source.enabled}
+    rows = [
+        [
+            h.source_id,
+            h.status,
+            fmt_time(h.last_success_at, s),
+            str(h.error_streak),
+            str(h.items_7d),
+            str(h.avg_latency_ms if h.avg_latency_ms is not None else "-"),
+            fmt_time(h.next_check_at, s) if h.source_id not in disabled else "disabled",
+            (h.warning or h.last_error or "")[:80],
+        ]
+        for h in health
+    ]
+    click.echo(
+        table(
+            rows,
+            [
+                "source",
+                "status",
+                f"last success ({s.timezone})",
+                "errors",
+                "items 7d",
+                "avg ms",
+                "next check",
+                "last error",
+            ],
+        )
+    )
+    bad = sum(1 for h in health if h.status == "failing")
+    click.echo(f"{len(health)} source(s), {bad} failing")
 
 
 # add -------------------------------------------------------------------------------------------
@@ -73,18 +139,11 @@ def sources_add(
     yes: bool,
 ) -> None:
     """Find the feed of a site (or check a feed URL), preview it, and append it to sources.toml."""
-    from pydantic import ValidationError
-
-    from aggregator.config.settings import describe_validation_error
-    from aggregator.config.source_file import append_source
-    from aggregator.crawl.discovery import http_url
-    from aggregator.crawl.trial import discover, fetcher
-
-    given = http_url(url)
+    given = http_url(url if "://" in url or url.lower().startswith("feed:") else f"https://{url}")  # a bare domain
     if given is None:
-        raise ConfigError(f"add: not an http(s) URL: {url!r}")
+        raise ConfigError(f"add: not an http(s) URL or a domain: {url!r}")
     catalog = obj.catalog()
-    _report_problems(catalog)
+    report_problems(catalog)
     taken = source_ids(catalog)
     if source_id is not None and source_id in taken:
         raise ConfigError(f"add: source id '{source_id}' already exists{_describe(catalog, source_id)}")
@@ -109,7 +168,7 @@ def sources_add(
     language = language or language_code(trial.language)
     if language is None:
         raise ConfigError("add: the feed does not declare its language; pass --language en or --language es")
-    source_id = source_id or source_id_for(given, taken)
+    source_id = source_id or source_id_for(given, taken, title=trial.title)
     today = datetime.now(UTC).astimezone(obj.settings.zone).date().isoformat()
     entry: dict[str, Any] = {
         "id": source_id,
@@ -140,18 +199,12 @@ def sources_add(
     )
 
 
-def source_ids(catalog: SourceCatalog) -> set[str]:
-    """Every id in sources.toml, including those of entries that failed validation: the file still holds them."""
-    return {s.id for s in catalog.sources} | {p.source_id for p in catalog.problems if p.source_id}
-
-
 def _describe(catalog: SourceCatalog, source_id: str) -> str:
     found = catalog.by_id().get(source_id)
     return f" ('{found.name}', {found.url})" if found else ""
 
 
 def _refuse_duplicate(catalog: SourceCatalog, url: str) -> None:
-    from aggregator.crawl.discovery import feed_key
 
     key = feed_key(url)
     for source in catalog.sources:
@@ -162,18 +215,11 @@ def _refuse_duplicate(catalog: SourceCatalog, url: str) -> None:
 
 
 def _check_topics(obj: Context, wanted: Sequence[str]) -> None:
-    from aggregator.classify.topics import load_topics
 
-    known = load_topics(obj.config_dir).ids
+    known = obj.topics().ids
     unknown = [t for t in wanted if t not in known]
     if unknown:
         raise ConfigError(f"add: unknown topic(s) {', '.join(unknown)}; topics.toml has {', '.join(known)}")
-
-
-def language_code(code: str | None) -> str | None:
-    """The primary subtag sources.toml wants, from what feeds and OPML files say: en-US, EN, en_us."""
-    primary = re.split(r"[-_]", code.strip())[0].lower() if code else ""
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
 
 
 # test ------------------------------------------------------------------------------------------
@@ -184,8 +230,6 @@ def language_code(code: str | None) -> str | None:
 @pass_ctx
 def sources_test(obj: Context, source_id: str) -> None:
     """Fetch and parse one source now and show what a crawl would store; nothing is written anywhere."""
-    from aggregator.crawl.trial import fetcher, try_source
-
     catalog = obj.catalog()
     source = catalog.by_id().get(source_id)
     if source is None:
@@ -218,10 +262,6 @@ def _stored(obj: Context, source_id: str, entries: list[Entry]) -> int | None:
     """How many of `entries` this source has already brought (by guid, as ingest dedupes); None if unknown."""
     if not entries:
         return 0
-    from sqlalchemy import func, select
-
-    from aggregator.models import Sighting
-    from aggregator.store.urls import guid_key
 
     guids = list({guid_key(e.guid or e.url) for e in entries})
     try:
@@ -254,17 +294,15 @@ def _preview(obj: Context, entries: list[Entry], heading: str) -> None:
         return
     topics = _predict(obj, entries)
     rows = [
-        [_fmt_time(e.published_at, obj.settings), _short(e.title or e.url, 80), topics[i] if topics else "-"]
+        [fmt_time(e.published_at, obj.settings), _short(e.title or e.url, 80), topics[i] if topics else "-"]
         for i, e in enumerate(entries)
     ]
     click.echo(f"{heading}:")
-    click.echo(_table(rows, [f"published ({obj.settings.timezone})", "title", "topics"]))
+    click.echo(table(rows, [f"published ({obj.settings.timezone})", "title", "topics"]))
 
 
 def _predict(obj: Context, entries: list[Entry]) -> list[str] | None:
     """Passed topics per entry, or None (with a warning) when there is no classifier to ask."""
-    from aggregator.parse.sanitize import clean_html_to_text
-
     try:
         clf = _classifier(obj)
         verdicts = clf.predict(
@@ -282,10 +320,7 @@ def _predict(obj: Context, entries: list[Entry]) -> list[str] | None:
 
 def _classifier(obj: Context) -> Classifier:
     """The saved classifier; trained as a crawl would train it (with the stored labels) when missing or stale."""
-    from aggregator.classify.tagging import classifier_dir, load_classifier
-    from aggregator.classify.topics import load_topics
-
-    topics = load_topics(obj.config_dir)
+    topics = obj.topics()
     saved = classifier_dir(obj.settings) / "classifier.json"
     try:
         current = json.loads(saved.read_text(encoding="utf-8")).get("topics_fingerprint") == topics.fingerprint
@@ -305,11 +340,6 @@ def _classifier(obj: Context) -> Classifier:
 def _short(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def one_line(exc: Exception) -> str:
-    """An error message on one line, as every command prints errors."""
-    return " ".join(str(exc).split())
 
 
 # enable / disable ------------------------------------------------------------------------------
@@ -332,7 +362,6 @@ def sources_enable(obj: Context, source_id: str) -> None:
 
 
 def _set_enabled(obj: Context, source_id: str, enabled: bool) -> None:
-    from aggregator.config.source_file import set_enabled
 
     path = obj.config_dir / "sources.toml"
     before = _enabled_in_file(path, source_id)
@@ -351,8 +380,12 @@ def _enabled_in_file(path: Path, source_id: str) -> bool | None:
         tables = tomllib.loads(path.read_bytes().decode("utf-8")).get("source", [])
     except (OSError, ValueError):
         return None  # set_enabled reports the problem
-    for table in tables if isinstance(tables, list) else []:
-        if isinstance(table, dict) and table.get("id") == source_id:
-            value = table.get("enabled", True)
+    for entry in tables if isinstance(tables, list) else []:
+        if isinstance(entry, dict) and entry.get("id") == source_id:
+            value = entry.get("enabled", True)
             return value if isinstance(value, bool) else None
     return None
+
+
+sources.add_command(sources_import_opml)
+sources.add_command(sources_export_opml)

@@ -9,15 +9,18 @@ from datetime import date, datetime
 
 import click
 
-from aggregator.cli.main import Context, _table, cli, parse_day, pass_ctx
-from aggregator.cli.query import QueryCommand, query_errors
+from aggregator.cli.options import parse_day, pass_ctx
+from aggregator.cli.output import table
+from aggregator.cli.query import QueryCommand, query_errors, query_topics
+from aggregator.search.export import csv_cell
 from aggregator.search.stats import BY, PER, Volume
 from aggregator.search.stats import volume as count_volume
+from aggregator.services.context import Context
 
 BAR = 40  # characters of the longest bar in a table without --per
 
 
-@cli.command(cls=QueryCommand)
+@click.command(cls=QueryCommand)
 @click.argument("query", required=False)
 @click.option("--by", type=click.Choice(BY), default="day", show_default=True,
               help="Period: local day (2026-11-24), ISO week (2026-W48) or month (2026-11).")  # fmt: skip
@@ -41,7 +44,9 @@ def stats(
     settings = obj.settings
     db = obj.database()
     with query_errors(), db.session() as session:
-        found = count_volume(session, query, by=by, per=per, zone=settings.zone, since=since, until=until)
+        found = count_volume(
+            session, query, by=by, per=per, zone=settings.zone, since=since, until=until, topics=query_topics(obj)
+        )
     db.close()
     if fmt == "json":
         body = {
@@ -51,18 +56,18 @@ def stats(
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow([by, *found.series])
+        writer.writerow([by, *(csv_cell(name, terminal=sys.stdout.isatty()) for name in found.series)])
         for i, period in enumerate(found.periods):
             writer.writerow([period, *(counts[i] for counts in found.series.values())])
     else:
-        _print_table(found, by, per, query, settings.timezone)
+        _printtable(found, by, per, query, settings.timezone)
 
 
 def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _print_table(found: Volume, by: str, per: str | None, query: str | None, zone: str) -> None:
+def _printtable(found: Volume, by: str, per: str | None, query: str | None, zone: str) -> None:
     what = "items" + (f" matching {query!r}" if query else "")
     click.echo(f"{what} per {by} ({zone})" + (f", per {per}" if per else ""))
     if not found.periods:
@@ -86,4 +91,4 @@ def _print_table(found: Volume, by: str, per: str | None, query: str | None, zon
             row.append("█" * round(BAR * count / peak))
         rows[-1].append("")
         headers.append("")
-    click.echo("\n".join(line.rstrip() for line in _table(rows, headers).splitlines()))
+    click.echo("\n".join(line.rstrip() for line in table(rows, headers).splitlines()))

@@ -10,89 +10,62 @@ from typing import Any
 
 import click
 
-from aggregator.cli.main import Context, _table, cli, pass_ctx
+from aggregator.classify.evaluation import cross_validate, known_labels, label_problems
+from aggregator.classify.evaluation import evaluate as run_evaluation
+from aggregator.classify.examples import load_records, seed_examples
+from aggregator.classify.tagging import (
+    add_label,
+    classifier_dir,
+    feedback_examples,
+    load_classifier,
+    tag_items,
+    train_classifier,
+    untagged_ids,
+)
+from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import table, terminal_safe
 from aggregator.errors import AggregatorError
+from aggregator.models import Item
+from aggregator.services.context import Context
+from aggregator.store.tags import item_labels, item_topics
 
 
-def _topics(obj: Context) -> Any:
-    from aggregator.classify.topics import load_topics
-
-    return load_topics(obj.config_dir)
-
-
-def ensure_classifier(obj: Context, db: Any, *, quiet: bool = False) -> bool:
-    """Make sure a saved classifier fits topics.toml before a crawl (training one on first use), so the crawl
-    process only reads it. False, with a warning, when it cannot be had: items are then stored untagged."""
-    from aggregator.classify.tagging import classifier_dir, load_classifier
-
-    try:
-        topics = _topics(obj)
-        saved = classifier_dir(obj.settings) / "classifier.json"
-        if saved.exists() and json.loads(saved.read_text(encoding="utf-8")).get("topics_fingerprint") == (
-            topics.fingerprint
-        ):
-            return True  # current: loading it here would only slow down a crawl that may bring nothing new
-        with db.session() as session:
-            load_classifier(obj.settings, topics, session=session)
-        return True
-    except (AggregatorError, OSError, ValueError) as exc:
-        if not quiet:
-            click.echo(f"warning: items will not be tagged: {' '.join(str(exc).split())}", err=True)
-        return False
-
-
-def tag_untagged(obj: Context, db: Any) -> int:
-    """Tag whatever the crawl left untagged (a failed or killed tagging step); loads the classifier only then."""
-    from aggregator.classify.tagging import load_classifier, tag_items, untagged_ids
-
-    with db.session() as session:
-        chunks = list(untagged_ids(session))
-    if not chunks:
-        return 0
-    with db.session() as session:
-        clf = load_classifier(obj.settings, _topics(obj), session=session)
-    done = 0
-    for ids in chunks:
-        with db.session() as session:
-            done += tag_items(session, clf, ids, now=datetime.now(UTC))
-    return done
-
-
-@cli.command()
+@click.command()
 @pass_ctx
 def topics(obj: Context) -> None:
     """List the topics of topics.toml (and check the file)."""
-    topic_set = _topics(obj)
+    topic_set = obj.topics()
     rows = [[t.id, t.label, str(t.threshold), str(len(t.rules)), str(len(t.aliases))] for t in topic_set.topics]
-    click.echo(_table(rows, ["id", "label", "threshold", "rules", "aliases"]))
+    click.echo(table(rows, ["id", "label", "threshold", "rules", "aliases"]))
     for cross in topic_set.cross_topics:
         click.echo(f"cross-topic {cross.id}: {cross.label} = {' + '.join(cross.requires_all)}")
 
 
-@cli.command()
+@click.command()
 @click.argument("item_id", type=int)
 @click.option("--topic", "-t", required=True, help="Topic id from topics.toml.")
-@click.option("--yes/--no", "value", required=True, help="The item is / is not about the topic.")
+@click.option("--yes/--no", "value", default=None, help="The item is / is not about the topic (one is required).")
 @pass_ctx
-def label(obj: Context, item_id: int, topic: str, value: bool) -> None:
-    """Record whether ITEM_ID is about a topic; `aggregator train` learns from it."""
-    from aggregator.classify.tagging import add_label
-
-    topic_set = _topics(obj)
+def label(obj: Context, item_id: int, topic: str, value: bool | None) -> None:
+    """Record whether ITEM_ID is about a topic; its tag follows at once, and `aggregator train` learns from it."""
+    if value is None:  # click would name only --yes as missing
+        raise click.UsageError(f"say --yes or --no: is item {item_id} about {topic}?")
+    topic_set = obj.topics()
     db = obj.database()
     with db.session() as session:
         add_label(session, topic_set, item_id, topic, value, now=datetime.now(UTC))
     db.close()
-    click.echo(f"item {item_id}: {'is' if value else 'is not'} about {topic} (run `aggregator train` to learn it)")
+    click.echo(
+        f"item {item_id}: {'is' if value else 'is not'} about {topic}; its tag now says so "
+        "(run `aggregator train` to learn from it)"
+    )
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def train(obj: Context) -> None:
     """Retrain the classifier on the seed examples plus every stored label, and save it."""
-    from aggregator.classify.tagging import classifier_dir, train_classifier
-
-    topic_set = _topics(obj)
+    topic_set = obj.topics()
     db = obj.database()
     with db.session() as session:
         clf = train_classifier(obj.settings, topic_set, session=session)
@@ -108,14 +81,12 @@ def train(obj: Context) -> None:
     click.echo("run `aggregator tag --all` to re-tag stored items with it")
 
 
-@cli.command()
+@click.command()
 @click.option("--all", "everything", is_flag=True, help="Re-tag every item, not only untagged ones.")
 @pass_ctx
 def tag(obj: Context, everything: bool) -> None:
     """Tag stored items by topic (untagged ones, or --all after a retrain)."""
-    from aggregator.classify.tagging import load_classifier, tag_items, untagged_ids
-
-    topic_set = _topics(obj)
+    topic_set = obj.topics()
     db = obj.database()
     with db.session() as session:
         clf = load_classifier(obj.settings, topic_set, session=session)
@@ -128,17 +99,12 @@ def tag(obj: Context, everything: bool) -> None:
     click.echo(f"tagged {done} item(s)")
 
 
-@cli.command()
+@click.command()
 @click.argument("item_id", type=int)
 @pass_ctx
 def explain(obj: Context, item_id: int) -> None:
     """Show why ITEM_ID has (or lacks) each topic: score, method, rule matches and model words."""
-    from sqlalchemy import select
-
-    from aggregator.classify.tagging import load_classifier
-    from aggregator.models import Item, ItemTopic, Label
-
-    topic_set = _topics(obj)
+    topic_set = obj.topics()
     db = obj.database()
     with db.session() as session:
         item = session.get(Item, item_id)
@@ -147,21 +113,26 @@ def explain(obj: Context, item_id: int) -> None:
         clf = load_classifier(obj.settings, topic_set, session=session)
         fresh = clf.predict([{"title": item.title, "summary_text": item.summary_text, "text": item.text,
                               "language": item.language}], all_features=True)[0]  # fmt: skip
-        stored = {t.topic: t for t in session.scalars(select(ItemTopic).where(ItemTopic.item_id == item_id))}
-        labels = {lb.topic: lb.value for lb in session.scalars(select(Label).where(Label.item_id == item_id))}
+        stored = {t.topic: t for t in item_topics(session, item_id)}
+        labels = item_labels(session, item_id)
     db.close()
-    click.echo(f"[{item.id}] {item.title}\n    {item.url}  ({item.source_id}, {item.language or '?'})")
+    title, url, lang = (terminal_safe(v) for v in (item.title, item.url, item.language or "?"))  # from a feed
+    click.echo(f"[{item.id}] {title}\n    {url}  ({item.source_id}, {lang})")
     for topic in topic_set.topics:
         result = fresh[topic.id]
-        verdict = "YES" if result.passed else "no "
-        line = f"  {verdict} {topic.id:<18} score {result.score:.2f}  decided by {result.method}"
-        if topic.id in stored and stored[topic.id].passed != result.passed:
+        mine = labels.get(topic.id)
+        passed = result.passed if mine is None else mine  # the reporter's label is the verdict, as in the stored tag
+        decided = f"decided by {result.method}"
+        if mine is not None:
+            decided = f"decided by your label (the model says {'yes' if result.passed else 'no'}, {decided})"
+        line = f"  {'YES' if passed else 'no '} {topic.id:<18} score {result.score:.2f}  {decided}"
+        if topic.id in stored and stored[topic.id].passed != passed:
             line += f"  (stored tag says {'yes' if stored[topic.id].passed else 'no'}: run `aggregator tag --all`)"
-        if topic.id in labels:
-            line += f"  [your label: {'yes' if labels[topic.id] else 'no'}]"
+        if mine is not None:
+            line += f"  [your label: {'yes' if mine else 'no'}]"
         click.echo(line)
         for line in _reasons(result.explanation):
-            click.echo("      " + line)
+            click.echo("      " + terminal_safe(line))  # matched words are quoted from the item
 
 
 def _reasons(why: Any) -> list[str]:
@@ -179,7 +150,7 @@ def _reasons(why: Any) -> list[str]:
     return lines
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--data",
     "data_path",
@@ -192,20 +163,14 @@ def _reasons(why: Any) -> list[str]:
 @pass_ctx
 def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) -> None:
     """Measure the classifier on labelled data: per-topic precision, recall, F1; micro and macro F1."""
-    from aggregator.classify.evaluation import check_labels, cross_validate, load_records
-    from aggregator.classify.evaluation import evaluate as run_evaluation
-    from aggregator.classify.tagging import feedback_examples, load_classifier
-
-    topic_set = _topics(obj)
+    topic_set = obj.topics()
     records = load_records(data_path)
-    problems = check_labels(records, topic_set)
-    for problem in problems:
-        click.echo(f"warning: {problem}", err=True)
+    for problem in label_problems(records, topic_set):
+        click.echo(f"warning: {data_path}: {problem}", err=True)
+    records = known_labels(records, topic_set)
     db = obj.database()
     with db.session() as session:
         if folds:
-            from aggregator.classify.evaluation import seed_examples
-
             feedback, _ = feedback_examples(session, topic_set)
             report = cross_validate(records, topic_set, seed_examples() + feedback, folds)
         else:
@@ -216,7 +181,7 @@ def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) ->
         return
     rows = [[t, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])]
             for t, m in report["per_topic"].items()]  # fmt: skip
-    click.echo(_table(rows, ["topic", "precision", "recall", "f1", "support"]))
+    click.echo(table(rows, ["topic", "precision", "recall", "f1", "support"]))
     click.echo(
         f"macro-F1 {report['macro_f1']:.3f}   micro-F1 {report['micro_f1']:.3f}   ({len(records)} items"
         + (f", {folds}-fold feedback simulation)" if folds else ")")

@@ -372,7 +372,7 @@ def export_opml(
         html_url = getattr(source, "html_url", None)
         if isinstance(html_url, str) and html_url:
             attrs["htmlUrl"] = _xml_text(html_url)
-        if source.language:
+        if source.language and _LANGUAGE.match(str(source.language)):  # not "auto": OPML wants a language tag
             attrs["language"] = _xml_text(str(source.language))
         etree.SubElement(parent, "outline", attrs)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from aggregator.config.durations import parse_duration
+from aggregator.config.durations import format_duration, parse_duration
 from aggregator.digest.mail import MailSettings
 from aggregator.errors import ConfigError
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
+# The default configuration, shipped in the package (a link to the repository's config/ folder in a checkout).
+PACKAGED_CONFIG = Path(__file__).resolve().parent / "defaults"
 DEFAULT_USER_AGENT = "beat-aggregator/0.1 (+https://github.com/beat-aggregator/beat-aggregator; news monitoring)"
 
 
@@ -29,20 +34,72 @@ class CrawlSettings(_Strict):
 
     user_agent: str = DEFAULT_USER_AGENT
     obey_robots_txt: bool = True
-    concurrent_requests: int = 16
-    concurrent_per_host: int = 2
-    download_delay: Seconds = 1.0
+    concurrent_requests: int = Field(default=16, ge=1)  # 0 would never send a request: the crawl would hang
+    concurrent_per_host: int = Field(default=2, ge=1)
+    download_delay: Seconds = Field(default=1.0, ge=0)
     autothrottle: bool = True
-    timeout: Seconds = 30.0
-    max_response_bytes: int = 20 * 1024 * 1024
-    retry_times: int = 2
-    max_redirects: int = 5
-    default_interval: Seconds = 1800.0
-    min_interval: Seconds = 300.0
-    max_interval: Seconds = 86400.0
-    fulltext_attempts: int = 3
-    fulltext_per_source: int = 50
-    stale_after: Seconds = 14 * 86400.0  # a source with nothing new for this long is flagged as stale
+    timeout: Seconds = Field(default=30.0, gt=0)
+    # Scrapy reads 0 as "no limit", which would also turn off the guard against gzip bombs.
+    max_response_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    retry_times: int = Field(default=2, ge=0)
+    max_redirects: int = Field(default=5, ge=0)
+    default_interval: Seconds = Field(default=1800.0, gt=0)
+    min_interval: Seconds = Field(default=300.0, gt=0)
+    max_interval: Seconds = Field(default=86400.0, gt=0)
+    fulltext_attempts: int = Field(default=3, ge=1)
+    fulltext_per_source: int = Field(default=50, ge=0)  # 0 = no article pages fetched
+    # Entries one fetch takes from a feed, sitemap or listing (those not stored yet first, newest first); the rest
+    # wait for later fetches. Bounds the crawl's memory and time on a feed of 100,000 entries.
+    max_entries_per_fetch: int = Field(default=1000, ge=1)
+    stale_after: Seconds = Field(default=14 * 86400.0, gt=0)  # a source with nothing new this long is flagged stale
+    # Loopback, private, link-local, metadata... addresses are refused unless allowed here (see crawl.addresses).
+    allow_private_networks: bool = False
+    allow_networks: list[str] = []  # CIDR networks ("10.1.2.0/24", "127.0.0.1/32") or exact host names
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        canonical, problems = [], []
+        for entry in entries:
+            try:
+                canonical.append(_network_entry(entry))
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:  # every bad entry at once, each named
+            raise _problem("; ".join(problems))
+        return canonical
+
+    @model_validator(mode="after")
+    def _interval_order(self) -> CrawlSettings:
+        # A default_interval outside the bounds is clamped to them when used, like every other interval.
+        if self.min_interval > self.max_interval:
+            low, high = format_duration(self.min_interval), format_duration(self.max_interval)
+            raise _problem(f"min_interval ({low}) must not be longer than max_interval ({high})")
+        return self
+
+
+def _problem(message: str) -> PydanticCustomError:
+    """A validation error whose message is shown as is, after the key it is about (see describe_settings_error)."""
+    return PydanticCustomError("setting", message)  # no context: braces in the message stay literal
+
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
+def _network_entry(entry: str) -> str:
+    """An allow_networks entry in canonical form: "10.0.0.0/8" (a bare address gets /32 or /128) or a host name.
+    Raises ValueError naming the entry."""
+    text = entry.strip()
+    if "/" in text or ":" in text or re.fullmatch(r"[0-9.]+", text):
+        try:
+            return str(ipaddress.ip_network(text.strip("[]")))
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is not a CIDR network: {exc}") from None
+    name = text.rstrip(".").lower()
+    if not _HOST_NAME.fullmatch(name):
+        raise ValueError(f"{entry!r} is neither a CIDR network (such as 10.0.0.0/8) nor a host name")
+    return name
 
 
 class DigestSettings(_Strict):
@@ -52,7 +109,8 @@ class DigestSettings(_Strict):
     languages: list[str] = ["en", "es"]  # summary language preference, first one the story has
     per_section: int = Field(default=20, ge=0)  # stories in full per section; 0 = no limit
     summary_sentences: int = Field(default=3, ge=1, le=6)
-    story_window: Seconds = 72 * 3600.0  # an item joins a story whose items lie within this time of it
+    # An item joins a story whose items lie within this time of it.
+    story_window: Seconds = Field(default=72 * 3600.0, gt=0)
     output_dir: str = "digests"  # relative to the data directory
     title: str = "Beat digest"
     feed_entries: int = Field(default=30, ge=1)  # digests (and stories per topic) kept in the Atom feeds
@@ -117,9 +175,14 @@ class Settings(_Strict):
 
     @property
     def data_path(self) -> Path:
-        """Data directory; a relative path is taken from the config directory's parent."""
+        """Data directory; a relative path is taken from the config directory's parent (from the working directory
+        when the configuration is the one shipped in the package)."""
         path = Path(os.environ.get("AGGREGATOR_DATA_DIR") or self.data_dir)
-        return path if path.is_absolute() else (self.config_dir.resolve().parent / path)
+        if path.is_absolute():
+            return path
+        if self.config_dir == PACKAGED_CONFIG:
+            return Path.cwd().resolve() / path
+        return self.config_dir.resolve().parent / path
 
     @property
     def stale_after(self) -> dt.timedelta:
@@ -142,6 +205,16 @@ class Settings(_Strict):
         return f"sqlite:///{self.data_path / 'aggregator.sqlite'}"
 
 
+# The tables of settings.toml, by name, for error messages.
+_TABLES: dict[str, type[BaseModel]] = {
+    "crawl": CrawlSettings,
+    "digest": DigestSettings,
+    "mail": MailSettings,
+    "schedule": ScheduleSettings,
+    "web": WebSettings,
+}
+
+
 def describe_validation_error(exc: ValidationError, where: str) -> str:
     """One line per problem: `where: field.path: message`."""
     lines = []
@@ -149,6 +222,52 @@ def describe_validation_error(exc: ValidationError, where: str) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         lines.append(f"{where}: field '{loc}': {err['msg']}")
     return "; ".join(lines)
+
+
+_RANGE_WORDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+_RANGE_TYPES = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt"}
+
+
+def describe_settings_error(exc: ValidationError, where: str) -> str:
+    """One line per problem in settings.toml. Out-of-range values and the checks above read
+    `where: [crawl] concurrent_per_host must be at least 1, got 0`; anything else as describe_validation_error."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        table = loc[0] if loc and loc[0] in _TABLES else None
+        key = ".".join(loc[1:] if table else loc)
+        name = " ".join(part for part in (f"[{table}]" if table else "", key) if part)
+        bound = _RANGE_TYPES.get(err["type"])
+        if bound is not None:
+            seconds = _is_duration(table, key)
+            limit, value = _number(err["ctx"][bound], seconds), _number(err["input"], seconds)
+            lines.append(f"{where}: {name} must be {_RANGE_WORDS[bound]} {limit}, got {value}")
+        elif err["type"] == "setting":
+            lines.append(f"{where}: {name}{': ' if key else ' '}{err['msg']}")
+        else:
+            lines.append(f"{where}: field '{'.'.join(loc) or '(top level)'}': {err['msg']}")
+    return "; ".join(lines)
+
+
+def _number(value: Any, seconds: bool) -> str:
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return f"{text} second{'' if text == '1' else 's'}" if seconds else text
+
+
+def _is_duration(table: str | None, key: str) -> bool:
+    """Whether settings.toml's `[table] key` is read as a duration ("30s", "2h"): its bounds are in seconds."""
+    model = _TABLES.get(table or "", Settings)
+    field = model.model_fields.get(key)
+    return field is not None and any(getattr(meta, "func", None) is parse_duration for meta in field.metadata)
+
+
+def find_config_dir(given: Path | None) -> Path:
+    """The config directory to use: `given` (--config or $AGGREGATOR_CONFIG), else ./config when it exists, else the
+    configuration shipped in the package (what `aggregator init` copies for editing)."""
+    if given is not None:
+        return given
+    local = Path("config")
+    return local if local.is_dir() else PACKAGED_CONFIG
 
 
 def read_config_file(path: Path) -> str:
@@ -173,6 +292,6 @@ def load_settings(config_dir: Path) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"config: {describe_validation_error(exc, str(path))}") from exc
+        raise ConfigError(f"config: {describe_settings_error(exc, str(path))}") from exc
     settings.config_dir = config_dir
     return settings

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
 
 from aggregator.config.durations import parse_duration
 from aggregator.config.settings import describe_validation_error, read_config_file
 from aggregator.errors import ConfigError
+from aggregator.network import registrable_domain
+from aggregator.text import fold_for_rules
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+# What a source's `language` may say instead of a code: every item's language is then detected from its text.
+AUTO = "auto"
 
 
 class Kind(StrEnum):
@@ -82,8 +88,10 @@ class SourceConfig(BaseModel):
     @field_validator("language")
     @classmethod
     def _lang(cls, value: str) -> str:
+        if value.strip().lower() == AUTO:  # each item's language is detected from its text, with no prior
+            return AUTO
         if not _LANG.match(value):
-            raise ValueError(f"must be a language code such as 'en' or 'es-MX', got {value!r}")
+            raise ValueError(f"must be a language code such as 'en' or 'es-MX', or 'auto', got {value!r}")
         return value.split("-")[0].lower()
 
     @model_validator(mode="after")
@@ -92,6 +100,7 @@ class SourceConfig(BaseModel):
         if self.kind is Kind.LISTING:
             if not opts.get("link_selector") and not opts.get("item_selector"):
                 raise ValueError("a listing source needs options.item_selector or options.link_selector")
+            # Here, not at the top: only a listing source needs its selectors checked, and the parser brings parsel.
             from aggregator.parse.listings import check_selectors
 
             try:
@@ -162,3 +171,39 @@ def load_sources(config_dir: Path, filename: str = "sources.toml") -> SourceCata
     """Read `sources.toml` from `config_dir`."""
     path = config_dir / filename
     return parse_sources(read_config_file(path), path)
+
+
+# Host prefixes that name a server, not the outlet: www.elpais.com and feeds.elpais.com are both "elpais".
+_SERVER_LABELS = {"www", "www2", "m", "mobile", "amp", "feeds", "feed", "rss"}
+
+
+def source_id_for(url: str, taken: Iterable[str] = (), *, title: str | None = None) -> str:
+    """A source id from the URL's host, unique among `taken`: `borderreport` for https://www.borderreport.com/,
+    `insightcrime-es` for es.insightcrime.org, then `borderreport-2` and so on. A host that names no outlet (an
+    IP address, a bare name such as localhost) gives way to the feed's `title` when there is one."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    labels = host.split(".")
+    if re.fullmatch(r"[\d.]+|[0-9a-f:]+", host) or len(labels) < 2:
+        # Nothing in the host to go by: "Frontera Report" says more than "127-0-0-1".
+        slug = fold_for_rules(title).lower() if title and title.strip() else host
+    else:
+        domain = registrable_domain(host)
+        subdomains = host.removesuffix(domain).split(".")[:-1]  # the labels left of the domain
+        slug = "-".join([domain.split(".")[0], *(s for s in reversed(subdomains) if s not in _SERVER_LABELS)])
+    slug = re.sub(r"[^a-z0-9_-]+", "-", slug).strip("-_")[:60] or "source"
+    used = set(taken)
+    candidate, n = slug, 2
+    while candidate in used:
+        candidate, n = f"{slug}-{n}", n + 1
+    return candidate
+
+
+def source_ids(catalog: SourceCatalog) -> set[str]:
+    """Every id in sources.toml, including those of entries that failed validation: the file still holds them."""
+    return {s.id for s in catalog.sources} | {p.source_id for p in catalog.problems if p.source_id}
+
+
+def language_code(code: str | None) -> str | None:
+    """The primary subtag sources.toml wants, from what feeds and OPML files say: en-US, EN, en_us."""
+    primary = re.split(r"[-_]", code.strip())[0].lower() if code else ""
+    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None

@@ -12,6 +12,7 @@ from lxml import etree
 from lxml.html import HTMLParser, document_fromstring
 
 from aggregator.errors import ConfigError
+from aggregator.network import registrable_domain
 from aggregator.store.urls import url_key
 
 # Declared types that mean "this is a feed" on their own.
@@ -161,19 +162,9 @@ def _classify(node: etree._Element, base: str) -> tuple[int, FeedLink] | None:
         return 1, FeedLink(url, title or _clean(node.text_content()), mime)
     # A plain link is only a guess: it must stay on the page's site (share buttons such as facebook.com/dialog/feed
     # look like feeds too), except for FeedBurner, which hosted many sites' feeds.
-    if _looks_like_feed(url) and (_site(url) == _site(base) or _is_feedburner(url)):
+    if _looks_like_feed(url) and (registrable_domain(url) == registrable_domain(base) or _is_feedburner(url)):
         return 2, FeedLink(url, title or _clean(node.text_content()), mime or None, advertised=False)
     return None
-
-
-_SECOND_LEVEL = {"co", "com", "org", "net", "gov", "gob", "ac", "edu", "nic", "or", "ne"}
-
-
-def _site(url: str) -> str:
-    """Roughly the registrable domain: example.com for www.example.com, example.com.mx for news.example.com.mx."""
-    labels = (urlsplit(url).hostname or "").split(".")
-    size = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
-    return ".".join(labels[-size:])
 
 
 def _is_feedburner(url: str) -> bool:

@@ -14,7 +14,7 @@ from aggregator.config.sources import SourceCatalog, SourceConfig
 from aggregator.crawl.polling import PollPolicy, adaptive_interval, next_check, publish_rate
 from aggregator.models import Fetch, Source
 from aggregator.parse.entry import Entry
-from aggregator.store.ingest import IngestResult, store_entries
+from aggregator.store.ingest import IngestResult, storable_text, store_entries
 
 # Outcomes of one fetch, as stored in fetches.outcome.
 OK, NOT_MODIFIED, UNCHANGED, ERROR = "ok", "not_modified", "unchanged", "error"
@@ -119,7 +119,7 @@ def record_fetch(
         fetch_log.append(row)
     if not report.primary:
         if failed:
-            source.last_error, source.last_error_at = report.error, now
+            source.last_error, source.last_error_at = storable_text(report.error or "") or None, now
         elif result.new:
             source.last_new_item_at = now
         return result
@@ -128,7 +128,7 @@ def record_fetch(
     source.last_status = report.http_status
     if failed:
         source.error_count = (source.error_count or 0) + 1
-        source.last_error = report.error
+        source.last_error = storable_text(report.error or "") or None
         source.last_error_at = now
     else:
         source.error_count = 0
@@ -138,7 +138,7 @@ def record_fetch(
             source.last_modified = report.last_modified
             source.body_hash = report.body_hash
             if report.feed_title:
-                source.feed_title = report.feed_title[:1000]
+                source.feed_title = storable_text(report.feed_title)[:1000]
         if result.new:
             source.last_new_item_at = now
         if previous_fetch is not None:  # a first fetch brings the backlog, not the rate
@@ -163,7 +163,7 @@ def _fetch_row(report: FetchReport, result: IngestResult, crawl_id: str, warning
     return {
         "crawl_id": crawl_id,
         "source_id": report.source_id,
-        "url": report.url,
+        "url": storable_text(report.url),
         "started_at": report.started_at,
         "outcome": report.outcome,
         "http_status": report.http_status,
@@ -174,7 +174,7 @@ def _fetch_row(report: FetchReport, result: IngestResult, crawl_id: str, warning
         "updated": result.updated,
         "unchanged": result.unchanged,
         "duplicates": result.duplicates + report.duplicate_guids,
-        "error": report.error or warning,
+        "error": storable_text(e) if (e := report.error or warning) else None,
     }
 
 
@@ -189,5 +189,5 @@ def record_crash(session: Session, source_id: str, message: str, *, now: datetim
     session.execute(
         update(Source)
         .where(Source.id == source_id)
-        .values(last_error=message[:2000], last_error_at=now, error_count=Source.error_count + 1)
+        .values(last_error=storable_text(message)[:2000], last_error_at=now, error_count=Source.error_count + 1)
     )

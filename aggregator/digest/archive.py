@@ -20,13 +20,10 @@ from aggregator.digest.atom import digests_feed, section_feed
 from aggregator.digest.build import DigestOptions, Period, build_content, plan_period
 from aggregator.digest.mail import build_message, send_message
 from aggregator.digest.render import FORMATS, render
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, OutputError
 from aggregator.models import Digest
+from aggregator.store.digests import digest_on, newest_digests
 from aggregator.stories.store import StoryReport, assign_stories
-
-
-class OutputError(AggregatorError):
-    """The digest could not be written to its output directory."""
 
 
 def options(settings: Settings, *, include_untagged: bool = False, per_section: int | None = None) -> DigestOptions:
@@ -53,6 +50,8 @@ def _flagged_sources(session: Session, settings: Settings, now: datetime) -> lis
             detail = f"{health.error_streak} failed fetch(es) in a row: {health.last_error or 'unknown error'}"
         elif health.status == "stale":
             detail = f"no new items for {settings.stale_after.days} days"
+        elif health.status == "warning" and health.warning:
+            detail = health.warning
         else:
             continue
         flagged.append({"id": health.source_id, "name": health.name, "status": health.status, "detail": detail})
@@ -78,7 +77,7 @@ def build(
     """The digest of `local_date`: the archived one, or built now and archived. Never two for one date."""
     opts = options(settings)
     period = plan_period(session, local_date, opts, now=now, end=end)
-    stored = session.scalar(select(Digest).where(Digest.local_date == local_date.isoformat()))
+    stored = digest_on(session, local_date.isoformat())
     if stored is not None and not rebuild:
         return Built(stored, created=False)
     content = build_content(session, period, topics, opts, built_at=now)
@@ -110,6 +109,7 @@ def preview(
     period = Period(now.astimezone(opts.zone).date(), start, now)
     content = build_content(session, period, topics, opts, built_at=now)
     content["preview"] = True
+    content["see_all"] = "aggregator digest --preview --all --format txt"  # this period is not archived yet
     content["flagged_sources"] = _flagged_sources(session, settings, now)
     return content
 
@@ -154,11 +154,7 @@ def write_outputs(session: Session, settings: Settings, content: dict[str, Any])
 
 def write_feeds(session: Session, settings: Settings) -> dict[str, Path]:
     limit = settings.digest.feed_entries
-    contents = [
-        row.content
-        for row in session.scalars(select(Digest).order_by(Digest.period_end.desc()).limit(limit))
-        if row.content
-    ]
+    contents = [row.content for row in newest_digests(session, limit) if row.content]
     title = settings.digest.title
     out_dir = settings.digest_dir
     written = {"atom": out_dir / "digests.atom"}
@@ -172,7 +168,7 @@ def write_feeds(session: Session, settings: Settings) -> dict[str, Path]:
 
 
 def load(session: Session, local_date: str) -> Digest:
-    row = session.scalar(select(Digest).where(Digest.local_date == local_date))
+    row = digest_on(session, local_date)
     if row is None:
         raise AggregatorError(f"digest: no digest for {local_date} in the archive")
     return row

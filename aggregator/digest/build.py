@@ -16,19 +16,17 @@ from aggregator.classify.rules import guess_lang, normalise
 from aggregator.classify.topics import TopicSet
 from aggregator.digest.summarize import Source as SummarySource
 from aggregator.digest.summarize import primary_language, summarize
-from aggregator.errors import AggregatorError
+from aggregator.errors import DigestError
 from aggregator.models import Digest, Item, ItemTopic
 from aggregator.models import Source as SourceRow
+from aggregator.parse.dates import SAFE_MAX, SAFE_MIN
 from aggregator.parse.sanitize import html_to_text
+from aggregator.store.digests import digest_on
 from aggregator.stories.store import event_time, item_body
 
 FORMAT_VERSION = 1
 TIER_WEIGHT = {"research": 1.0, "government": 0.9, "news": 0.8, "blog": 0.5}
 BODY_CHARS = 6000  # enough of each text for the summary's lead sentences
-
-
-class DigestError(AggregatorError):
-    """A digest cannot be built for the asked period."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,9 @@ def plan_period(
     whose digest has not closed yet, or one older than a digest already built, is refused: either would make two
     digests overlap or leave a gap. `end` replaces the closing time (the demo closes its digest at once).
     """
-    stored = session.scalar(select(Digest).where(Digest.local_date == local_date.isoformat()))
+    if not SAFE_MIN.date() < local_date < SAFE_MAX.date():  # the day before and the closing time must exist
+        raise DigestError(f"digest: {local_date} is outside the dates a digest can cover")
+    stored = digest_on(session, local_date.isoformat())
     if stored is not None:
         return Period(local_date, stored.period_start, stored.period_end)
     end = end or closing_time(local_date, opts)
@@ -82,10 +82,11 @@ def plan_period(
         )
     later = session.scalar(select(func.max(Digest.period_end)))
     if later is not None and later > end:
-        newest = session.scalar(select(Digest.local_date).order_by(Digest.period_end.desc()).limit(1))
+        archived = list(session.scalars(select(Digest.local_date).order_by(Digest.period_end.desc()).limit(8)))
         raise DigestError(
-            f"digest: a newer digest ({newest}) already covers the time after {local_date}; "
-            "only dates after it can be built"
+            f"digest: no digest for {local_date} in the archive, and none can be built now: a newer digest "
+            f"({archived[0]}) already covers the time after it; archived: {', '.join(archived)}"
+            " (aggregator digest --list shows them all)"
         )
     start = later if later is not None else closing_time(local_date - timedelta(days=1), opts)
     return Period(local_date, start, end)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import smtplib
@@ -18,7 +17,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from aggregator.config.durations import parse_duration
-from aggregator.errors import AggregatorError
+from aggregator.errors import MailError
+from aggregator.network import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +27,6 @@ PASSWORD_ENV = "AGGREGATOR_SMTP_PASSWORD"
 
 # Imported from durations rather than settings so that settings.py can later import MailSettings without a cycle.
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class MailError(AggregatorError):
-    """The digest could not be mailed: bad mail settings, or the SMTP server failed or refused us."""
 
 
 def _check_address(value: str) -> str:
@@ -156,15 +152,6 @@ def build_message(
     return msg
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _tls_context(settings: MailSettings) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if settings.ca_file:
@@ -223,7 +210,7 @@ def send_message(settings: MailSettings, msg: EmailMessage) -> None:
     _require_addresses(settings)
     creds = settings.credentials()
     where = settings.where
-    if creds and settings.security == "none" and not _is_loopback(settings.host):
+    if creds and settings.security == "none" and not is_loopback(settings.host):
         raise MailError(
             f"mail: refusing to send the password for {creds[0]!r} unencrypted to {where} "
             '(set [mail] security = "starttls" or "tls")'

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from aggregator.text import show_controls_in_template
+
 FORMATS = ("html", "md", "txt", "json")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}#|!~])")
@@ -49,6 +51,7 @@ def _environment(zone_key: str, text: bool = False) -> Environment:
 
     env = Environment(
         loader=PackageLoader("aggregator.digest", "templates"),
+        finalize=show_controls_in_template,  # bidi overrides and controls from feeds are shown, not obeyed
         autoescape=select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=True),
         undefined=StrictUndefined,
         # Text formats keep the line break after a block tag (blank runs are collapsed afterwards), so the

@@ -50,7 +50,7 @@ class Sentence:
 
 def split_sentences(text: str, language: str) -> list[str]:
     """Sentences of a text, each a verbatim slice of it (whitespace collapsed)."""
-    from sentencex import segment
+    from sentencex import segment  # here: only building a digest needs the sentence splitter
 
     out = []
     for part in segment(language if language in ("en", "es", "pt", "fr") else "en", text):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.errors import ParseError
-from aggregator.parse.dates import parse_date
+from aggregator.parse.dates import implausible, parse_date
 from aggregator.parse.entry import Article
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,16 @@ def extract_article(html: str, url: str) -> Article:
         text=doc.text.strip(),
         title=doc.title or None,
         authors=tuple(a.strip() for a in (doc.author or "").split(";") if a.strip()),
-        published_at=parse_date(doc.date),  # trafilatura gives the day: midnight UTC
+        published_at=_plausible(parse_date(doc.date)),  # trafilatura gives the day: midnight UTC
         language=(doc.language or (lang_match.group(1) if lang_match else "") or "").lower()[:2] or None,
         canonical_url=_canonical(head) or None,
     )
+
+
+def _plausible(value: datetime | None) -> datetime | None:
+    # The page is fetched now. A date outside the window says nothing about the article; ingest uses the page's
+    # date only for an item whose feed gave none.
+    return None if value is None or implausible(value, datetime.now(UTC)) else value
 
 
 def _canonical(head: str) -> str | None:

@@ -5,20 +5,23 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from aggregator.parse.dates import FUTURE_TOLERANCE, checked
 from aggregator.parse.entry import Entry
 from aggregator.parse.sanitize import clean_html, html_to_text
 
-# A date more than this far ahead of the fetch is a publisher's clock or typo, not a real schedule.
-FUTURE_TOLERANCE = timedelta(hours=6)
 SUMMARY_FROM_CONTENT_CHARS = 4000
 
 
 @dataclass
 class RawEntry:
-    """One feed entry as read, before cleaning: HTML still untrusted, links already absolute."""
+    """One feed entry as read, before cleaning: HTML still untrusted, links already absolute.
+
+    `published_text` and `updated_text` are the dates as the feed wrote them, quoted when a date is dropped; a
+    reader that leaves them None keeps them in `provenance` under "published" and "updated", as feeds.py does.
+    """
 
     title: str = ""
     link: str | None = None
@@ -30,6 +33,8 @@ class RawEntry:
     updated: datetime | None = None
     language: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    published_text: str | None = None
+    updated_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,10 @@ def make_entry(raw: RawEntry, *, source_id: str, feed_url: str, feed_lang: str |
     summary_html = clean_html(raw.summary or raw.content[:SUMMARY_FROM_CONTENT_CHARS], base)
     text = html_to_text(raw.content) if len(raw.content) > len(raw.summary) else ""
     provenance = {"feed_url": feed_url, **raw.provenance}
-    published = raw.published or raw.updated
+    published, updated, notes = _dates(raw, now)
+    if notes:
+        provenance["notes"] = notes
+    published = published or updated
     if published is not None and published > now + FUTURE_TOLERANCE:
         provenance["future_date_clamped"] = published.isoformat()
         published = now
@@ -89,10 +97,19 @@ def make_entry(raw: RawEntry, *, source_id: str, feed_url: str, feed_lang: str |
         text=text,
         authors=tuple(dict.fromkeys(a for a in (html_to_text(n) for n in raw.authors) if a)),
         published_at=published,
-        updated_at=raw.updated,
-        language=lang_code(raw.language) or feed_lang,
+        updated_at=updated,
+        language=lang_code(raw.language) or lang_code(feed_lang),  # a source's "auto" is no language: ingest detects it
         raw=provenance,
     )
+
+
+def _dates(raw: RawEntry, now: datetime) -> tuple[datetime | None, datetime | None, list[str]]:
+    """The entry's publication and update dates, each dropped when unreadable or implausible, and why."""
+    published_text = raw.provenance.get("published") if raw.published_text is None else raw.published_text
+    updated_text = raw.provenance.get("updated") if raw.updated_text is None else raw.updated_text
+    published, published_note = checked("published", raw.published, published_text, now)
+    updated, updated_note = checked("updated", raw.updated, updated_text, now)
+    return published, updated, [n for n in (published_note, updated_note) if n]
 
 
 def lang_code(value: Any) -> str | None:

@@ -8,6 +8,7 @@ are switched off (they cost most of its time): nh3 sanitises every entry afterwa
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,12 +19,13 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.parse.dates import parse_date
+from aggregator.parse.entry_cap import EntryCap, cap_entries, cap_entry_list
 from aggregator.parse.feed_entry import FUTURE_TOLERANCE, FeedResult, RawEntry, lang_code, make_entries
 from aggregator.parse.feed_fast import parse_fast, sy_period
 from aggregator.parse.jsonfeed import looks_like_json, parse_json_feed
 from aggregator.parse.sanitize import html_to_text
 
-__all__ = ["FUTURE_TOLERANCE", "FeedResult", "parse_feed"]
+__all__ = ["FUTURE_TOLERANCE", "EntryCap", "FeedResult", "parse_feed"]
 
 _FEED_LINK = re.compile(rb"<link[^>]+type=[\"']application/(?:rss|atom|feed)\+(?:xml|json)[\"'][^>]*>", re.IGNORECASE)
 _HREF = re.compile(rb"href=[\"']([^\"']+)[\"']", re.IGNORECASE)
@@ -38,31 +40,58 @@ def parse_feed(
     language: str | None = None,
     now: datetime | None = None,
     fast: bool = True,
+    cap: EntryCap | None = None,
 ) -> FeedResult:
-    """Parse `body` fetched from `url`. Raises ParseError when nothing usable is in it."""
+    """Parse `body` fetched from `url`. Raises ParseError when nothing usable is in it.
+
+    With `cap`, at most `cap.limit` entries are kept (see `cap_entries`; its warning joins the result's), and
+    they are picked before they are cleaned, so a huge feed costs the cleaning of the kept ones only.
+    """
     now = now or datetime.now(UTC)
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = headers.get("content-type", "")
     if not body.strip():
         raise ParseError("parse: empty response body")
     if looks_like_json(body, content_type):
-        return parse_json_feed(body, source_id=source_id, url=url, language=language, now=now)
+        result = parse_json_feed(body, source_id=source_id, url=url, language=language, now=now)
+        entries = cap_entry_list(result.entries, cap)
+        return dataclasses.replace(result, entries=entries, warnings=_with_cap(result.warnings, cap))
     quick = parse_fast(body, url, content_type) if fast else None
     if quick is not None:
         entries, dupes = make_entries(
-            quick.entries,
+            cap_entries(quick.entries, cap, key=_raw_key, date=_raw_date),
             source_id=source_id,
             feed_url=url,
             feed_lang=lang_code(quick.language) or language,
             now=now,
         )
         title = html_to_text(quick.title) if quick.title else None
-        return FeedResult(entries, quick.version, title, quick.ttl, [], dupes)
-    return _parse_with_feedparser(body, source_id, url, content_type, language, now)
+        return FeedResult(entries, quick.version, title, quick.ttl, _with_cap([], cap), dupes)
+    return _parse_with_feedparser(body, source_id, url, content_type, language, now, cap)
+
+
+def _raw_key(raw: RawEntry) -> str:
+    # The guid make_entry settles on (an entry with neither guid nor link gets one from its text: never looked up).
+    return raw.guid.strip() or raw.link or ""
+
+
+def _raw_date(raw: RawEntry) -> datetime | None:
+    return raw.published or raw.updated
+
+
+def _with_cap(warnings: list[str], cap: EntryCap | None) -> list[str]:
+    note = cap.warning() if cap is not None else None
+    return [*warnings, note] if note else warnings
 
 
 def _parse_with_feedparser(
-    body: bytes, source_id: str, url: str, content_type: str, language: str | None, now: datetime
+    body: bytes,
+    source_id: str,
+    url: str,
+    content_type: str,
+    language: str | None,
+    now: datetime,
+    cap: EntryCap | None = None,
 ) -> FeedResult:
     # Headers are passed only when the server sent them: a missing Content-Type is not the feed's fault.
     response_headers = {"content-type": content_type} if content_type else None
@@ -76,11 +105,11 @@ def _parse_with_feedparser(
         if not parsed.get("version"):
             raise ParseError("parse: " + _why_not_a_feed(body, content_type, parsed))
         return FeedResult([], parsed.version, title, ttl, warnings)
-    raws = [_raw(entry, url) for entry in parsed.entries]
+    raws = cap_entries([_raw(entry, url) for entry in parsed.entries], cap, key=_raw_key, date=_raw_date)
     entries, dupes = make_entries(
         raws, source_id=source_id, feed_url=url, feed_lang=lang_code(parsed.feed.get("language")) or language, now=now
     )
-    return FeedResult(entries, parsed.version or "unknown", title, ttl, warnings, dupes)
+    return FeedResult(entries, parsed.version or "unknown", title, ttl, _with_cap(warnings, cap), dupes)
 
 
 def _raw(entry: Any, feed_url: str) -> RawEntry:

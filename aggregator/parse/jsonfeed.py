@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from html import escape
 from typing import Any
 from urllib.parse import urljoin
 
@@ -52,11 +53,12 @@ def _raw(item: dict[str, Any], doc: dict[str, Any], feed_url: str) -> RawEntry:
         updated=parse_date(_str(item, "date_modified")),
         language=_str(item, "language") or None,
         provenance=provenance,
+        published_text=_str(item, "date_published"),
+        updated_text=_str(item, "date_modified"),
     )
 
 
 def _escape(text: str) -> str:
-    from html import escape
 
     return escape(text) if text else ""
 

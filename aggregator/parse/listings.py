@@ -10,7 +10,7 @@ from parsel import Selector
 from parsel.csstranslator import css2xpath
 
 from aggregator.errors import ConfigError, ParseError
-from aggregator.parse.dates import parse_date
+from aggregator.parse.dates import checked, parse_date
 from aggregator.parse.entry import Entry
 from aggregator.parse.sanitize import clean_html, html_to_text
 
@@ -30,10 +30,17 @@ def check_selectors(options: dict[str, Any]) -> None:
 
 
 def parse_listing(
-    html: str, *, source_id: str, url: str, options: dict[str, Any], language: str | None = None
+    html: str,
+    *,
+    source_id: str,
+    url: str,
+    options: dict[str, Any],
+    language: str | None = None,
+    now: datetime | None = None,
 ) -> list[Entry]:
     """Entries for each item on the page. Raises ParseError when the item selector matches nothing,
-    which usually means the site changed its layout."""
+    which usually means the site changed its layout. `now` is the fetch time, for the plausible-date check."""
+    now = now or datetime.now(UTC)
     page = Selector(text=html)
     item_css = options.get("item_selector")
     link_css = options.get("link_selector", "a")
@@ -57,6 +64,10 @@ def parse_listing(
             seen.add(link)
             title = _text(block, options.get("title_selector")) or html_to_text(anchor.get())
             summary = block.css(options["summary_selector"]).get() if options.get("summary_selector") else None
+            raw: dict[str, Any] = {"feed_url": url, "listing": True}
+            published, note = _when(block, options.get("date_selector"), now)
+            if note:
+                raw["notes"] = [note]
             entries.append(
                 Entry(
                     source_id=source_id,
@@ -64,9 +75,9 @@ def parse_listing(
                     title=title,
                     guid=link,
                     summary_html=clean_html(summary or "", link),
-                    published_at=_when(block, options.get("date_selector")),
+                    published_at=published,
                     language=language,
-                    raw={"feed_url": url, "listing": True},
+                    raw=raw,
                 )
             )
     if link_css and not entries and not item_css:
@@ -81,16 +92,20 @@ def _text(block: Selector, css: str | None) -> str:
     return html_to_text(found) if found else ""
 
 
-def _when(block: Selector, css: str | None) -> datetime | None:
+def _when(block: Selector, css: str | None, now: datetime) -> tuple[datetime | None, str | None]:
+    """The item's date, when it has one and it is plausible, and the provenance note when one is dropped."""
     if not css:
-        return None
+        return None, None
     node = block.css(css)
     value = node.attrib.get("datetime") if node else None
     value = value or html_to_text(node.get() or "")
     parsed = parse_date(value)
     if parsed is None and value:
-        import dateparser
+        import dateparser  # here: it costs 0.5 s to import, and only listings with free-text dates need it
 
-        guess = dateparser.parse(value, settings={"TIMEZONE": "UTC", "RETURN_AS_TIMEZONE_AWARE": True})
-        parsed = guess.astimezone(UTC) if guess else None
-    return parsed
+        try:
+            guess = dateparser.parse(value, settings={"TIMEZONE": "UTC", "RETURN_AS_TIMEZONE_AWARE": True})
+            parsed = guess.astimezone(UTC) if guess else None
+        except (ValueError, OverflowError):  # a page's "31/02/2026" or year 0001 is that item's problem only
+            parsed = None
+    return checked("published", parsed, value, now)

@@ -12,9 +12,8 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from aggregator.errors import ParseError
-from aggregator.parse.dates import parse_date
+from aggregator.parse.dates import FUTURE_TOLERANCE, checked, implausible, parse_date
 from aggregator.parse.entry import Entry
-from aggregator.parse.feed_entry import FUTURE_TOLERANCE
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
 
@@ -51,7 +50,9 @@ def parse_sitemap(
                 continue
             loc = _child_text(node, "loc")
             if loc:
-                children.append((urljoin(url, loc), parse_date(_child_text(node, "lastmod"))))
+                # An implausible lastmod (year 9999) would put a child ahead of the newest ones: it counts as undated.
+                lastmod = parse_date(_child_text(node, "lastmod"))
+                children.append((urljoin(url, loc), None if lastmod and implausible(lastmod, now) else lastmod))
         return SitemapResult(children=children)
     if tag != "urlset":
         raise ParseError(f"parse: not a sitemap: root element <{tag}>")
@@ -70,8 +71,10 @@ def parse_sitemap(
             continue
         news = _first(node, "news")
         title = _child_text(news, "title") if news is not None else None
-        pub = parse_date(_child_text(news, "publication_date")) if news is not None else None
-        lastmod = parse_date(_child_text(node, "lastmod"))
+        pub_text = _child_text(news, "publication_date") if news is not None else None
+        pub, pub_note = checked("publication", parse_date(pub_text), pub_text, now)
+        lastmod_text = _child_text(node, "lastmod")
+        lastmod, lastmod_note = checked("lastmod", parse_date(lastmod_text), lastmod_text, now)
         when = pub or lastmod
         if when is not None and when < cutoff:
             skipped += 1
@@ -81,7 +84,10 @@ def parse_sitemap(
             publication = _first(news, "publication")
             if publication is not None:
                 lang = (_child_text(publication, "language") or "").split("-")[0].lower() or None
-        raw = {"feed_url": url, "loc": loc[:1000]}
+        raw: dict[str, object] = {"feed_url": url, "loc": loc[:1000]}
+        notes = [n for n in (pub_note, lastmod_note) if n]
+        if notes:
+            raw["notes"] = notes
         if when is not None and when > now + FUTURE_TOLERANCE:
             raw["future_date_clamped"] = when.isoformat()
             when = now

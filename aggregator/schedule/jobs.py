@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,48 +10,17 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from aggregator.errors import AggregatorError
+from aggregator.classify.tagging import labels_since_training, load_classifier, tag_items, train_classifier
+from aggregator.digest import archive
+from aggregator.digest.build import latest_closed_date
+from aggregator.errors import Busy
+from aggregator.models import Fetch, Item
+from aggregator.services.context import Context
+from aggregator.services.crawl import run_crawl
+from aggregator.services.digest import prepare
+from aggregator.services.lock import crawl_lock
 
 log = logging.getLogger("aggregator.schedule.jobs")
-
-
-class Busy(AggregatorError):
-    """Another process holds the crawl lock."""
-
-
-@contextmanager
-def crawl_lock(data_path: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """One crawl (or digest build) at a time per data directory, across processes; waits up to `wait` seconds."""
-    data_path.mkdir(parents=True, exist_ok=True)
-    path = data_path / "crawl.lock"
-    with open(path, "a+") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise Busy(f"busy: a crawl is already running ({holder}; lock {path})") from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _context(config_dir: str, db_url: str | None) -> Any:
-    from aggregator.cli.main import Context
-
-    return Context(config_dir=Path(config_dir), db_url=db_url, verbose=False)
 
 
 @dataclass
@@ -67,26 +31,37 @@ class RefreshResult:
     skipped: bool = False
 
 
+_network = {"down": False}  # what the last refresh found, so "the network looks down" is said once per outage
+
+
+def _say_network(down: str | None, *, planned: int) -> None:
+    if down and not _network["down"]:
+        log.warning("%s", down)
+    elif not down and planned and _network["down"]:
+        log.info("the network is back: sources resolve again")
+    if planned:
+        _network["down"] = down is not None
+
+
 def refresh(config_dir: str, db_url: str | None = None) -> RefreshResult:
     """Crawl the sources that are due, tag what came in and group it into stories."""
-    from aggregator.cli.digest import prepare
-    from aggregator.cli.topics import ensure_classifier
-    from aggregator.spiders.process import crawl_sources
-
-    obj = _context(config_dir, db_url)
+    obj = Context(Path(config_dir), db_url)
     catalog = obj.catalog()
     for problem in catalog.problems:
         log.warning("sources: %s", problem)
     result = RefreshResult()
     try:
-        with crawl_lock(obj.settings.data_path):
+        with crawl_lock(obj.settings.data_path) as lock_fd:
             db = obj.database()
             try:
-                ensure_classifier(obj, db, quiet=True)
-                outcome = crawl_sources(db, obj.settings, catalog)
+                crawled = run_crawl(obj, db, catalog, lock_fd=lock_fd)
+                outcome = crawled.outcome
+                _say_network(crawled.network_down, planned=outcome.planned)
                 result.planned = outcome.planned
                 result.new = sum(line.new for line in outcome.lines)
-                result.errors = sum(1 for line in outcome.lines if line.outcome == "error")
+                result.errors = len(outcome.failed)
+                for source_id, error in outcome.unstored.items():
+                    log.error("source %s could not be stored: %s", source_id, error)
                 if outcome.exit_code != 0:
                     log.error("crawl %s: crawl process exited with %s; see %s", outcome.crawl_id,
                               outcome.exit_code, outcome.log_path)  # fmt: skip
@@ -112,12 +87,7 @@ def daily_digest(config_dir: str, db_url: str | None = None, *, now: datetime | 
     Safe to run any number of times: the archive holds one digest per date and remembers what was mailed. A
     failure to write or mail is raised (and logged by the scheduler) and retried on the next run.
     """
-    from aggregator.cli.digest import prepare
-    from aggregator.cli.topics import _topics
-    from aggregator.digest import archive
-    from aggregator.digest.build import latest_closed_date
-
-    obj = _context(config_dir, db_url)
+    obj = Context(Path(config_dir), db_url)
     settings = obj.settings
     now = now or datetime.now(UTC)
     # Waits for a crawl in flight: items it has fetched before the closing time belong in this digest.
@@ -127,7 +97,7 @@ def daily_digest(config_dir: str, db_url: str | None = None, *, now: datetime | 
             prepare(obj, db, now=now)
             with db.session() as session:
                 local_date = latest_closed_date(now, archive.options(settings))
-                built = archive.build(session, settings, _topics(obj), local_date, now=now)
+                built = archive.build(session, settings, obj.topics(), local_date, now=now)
                 content = built.digest.content
             if built.created:
                 log.info("digest %s built: %d stories", content["date"], content["counts"]["shown"])
@@ -144,12 +114,8 @@ def daily_digest(config_dir: str, db_url: str | None = None, *, now: datetime | 
 
 def retrain(config_dir: str, db_url: str | None = None) -> bool:
     """Retrain when the reporter gave feedback since the last training; re-tag the last week's items."""
-    from aggregator.classify.tagging import labels_since_training, load_classifier, tag_items, train_classifier
-    from aggregator.cli.topics import _topics
-    from aggregator.models import Item
-
-    obj = _context(config_dir, db_url)
-    topics = _topics(obj)
+    obj = Context(Path(config_dir), db_url)
+    topics = obj.topics()
     db = obj.database()
     try:
         with db.session() as session:
@@ -172,7 +138,7 @@ def retrain(config_dir: str, db_url: str | None = None) -> bool:
 
 def maintain(config_dir: str, db_url: str | None = None) -> None:
     """Keep the database quick: merge the full-text index, refresh planner statistics, trim the WAL."""
-    obj = _context(config_dir, db_url)
+    obj = Context(Path(config_dir), db_url)
     db = obj.database()
     try:
         with db.engine.connect() as conn:
@@ -191,8 +157,6 @@ def maintain(config_dir: str, db_url: str | None = None) -> None:
 
 def last_crawl(session: Any) -> tuple[str, datetime, int, int] | None:
     """(crawl id, when, sources fetched, errors) of the newest crawl in the fetch log."""
-    from aggregator.models import Fetch
-
     newest = session.execute(
         select(Fetch.crawl_id, Fetch.started_at).order_by(Fetch.started_at.desc()).limit(1)
     ).first()

@@ -7,10 +7,22 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, inspect, select
+
 from aggregator.config.settings import Settings
+from aggregator.digest import archive
+from aggregator.digest.build import latest_closed_date
+from aggregator.models import Digest
+from aggregator.schedule import jobs
+from aggregator.spiders.process import stop_crawls
 
 log = logging.getLogger("aggregator.schedule.scheduler")
 JOB_TABLE = "apscheduler_jobs"
@@ -31,12 +43,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(fmt: str, *, verbose: bool = False) -> None:
+class ZonedFormatter(logging.Formatter):
+    """Plain log lines stamped in the reporter's zone (JSON lines keep UTC, for collectors)."""
+
+    def __init__(self, fmt: str, zone: tzinfo) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        return datetime.fromtimestamp(record.created, self.zone).strftime(datefmt or "%Y-%m-%d %H:%M:%S %Z")
+
+
+def configure_logging(fmt: str, *, verbose: bool = False, zone: tzinfo = UTC) -> None:
+    """Log to stderr as plain lines (times in `zone`) or JSON objects."""
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", zone))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -53,9 +77,6 @@ class JobSpec:
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
     digest_at = settings.digest.cutoff
     upkeep_at = time.fromisoformat(settings.schedule.maintenance_time)
     zone = settings.zone
@@ -81,10 +102,6 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
 
 def build_scheduler(engine: Any) -> Any:
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
         # Two workers: the digest can wait for a crawl's lock without holding up the next refresh tick.
@@ -118,9 +135,6 @@ def register(scheduler: Any, specs: list[JobSpec], kwargs: dict[str, Any]) -> li
 
 def run(obj: Any, *, once: bool = False) -> None:
     """Start the jobs and block until SIGTERM or SIGINT; then stop the crawl in flight and exit cleanly."""
-    from aggregator.schedule import jobs
-    from aggregator.spiders.process import stop_crawls
-
     settings: Settings = obj.settings
     db = obj.database()
     kwargs = {"config_dir": str(obj.config_dir), "db_url": obj.db_url}
@@ -140,6 +154,8 @@ def run(obj: Any, *, once: bool = False) -> None:
             jobs.refresh(**kwargs)
             return
         _catch_up(obj, db, kwargs)
+        # Refresh at once: waiting a whole tick after a start would leave the first minutes (or hours) unread.
+        scheduler.modify_job("refresh", next_run_time=datetime.now(UTC))
         scheduler.resume()
         for job in scheduler.get_jobs():
             log.info("next %s: %s", job.id, job.next_run_time.astimezone(settings.zone) if job.next_run_time else "-")
@@ -162,12 +178,6 @@ def run(obj: Any, *, once: bool = False) -> None:
 def _catch_up(obj: Any, db: Any, kwargs: dict[str, Any]) -> None:
     """Build the newest closed digest now if an earlier run built digests but this one is missing (the process
     was down at the closing time). Idempotent: the archive keeps one digest per date."""
-    from sqlalchemy import func, select
-
-    from aggregator.digest import archive
-    from aggregator.digest.build import latest_closed_date
-    from aggregator.models import Digest
-    from aggregator.schedule import jobs
 
     with db.session() as session:
         built_before = session.scalar(select(func.count()).select_from(Digest)) or 0
@@ -183,10 +193,22 @@ def _catch_up(obj: Any, db: Any, kwargs: dict[str, Any]) -> None:
 
 def job_rows(engine: Any) -> list[tuple[str, datetime | None, str]]:
     """(id, next run, trigger) of the jobs in the store, for `aggregator status`."""
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from sqlalchemy import inspect
-
     if not inspect(engine).has_table(JOB_TABLE):
         return []
     store = SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)
-    return [(job.id, job.next_run_time, str(job.trigger)) for job in store.get_all_jobs()]
+    return [(job.id, job.next_run_time, describe_trigger(job.trigger)) for job in store.get_all_jobs()]
+
+
+def describe_trigger(trigger: Any) -> str:
+    """A job's schedule in words: "every 1 min", "daily at 07:00 (America/Mexico_City)"."""
+    if isinstance(trigger, IntervalTrigger):
+        seconds = int(trigger.interval.total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f"every {seconds // size} {unit}"
+        return f"every {seconds} s"
+    if isinstance(trigger, CronTrigger):
+        fields = {f.name: str(f) for f in trigger.fields}
+        if fields["hour"].isdigit() and fields["minute"].isdigit() and fields["day"] == "*":
+            return f"daily at {int(fields['hour']):02d}:{int(fields['minute']):02d} ({trigger.timezone})"
+    return str(trigger)

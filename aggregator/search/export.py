@@ -8,12 +8,20 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator.models import Item, ItemTopic, Sighting
+from aggregator.models import Item, Sighting
+from aggregator.search.hits import prepare, with_cross_topics
+from aggregator.search.plan import stream_ids
+from aggregator.search.query import parse
+from aggregator.store.tags import passed_topics
+from aggregator.text import show_controls
+
+if TYPE_CHECKING:
+    from aggregator.classify.topics import TopicSet
 
 FIELDS = [
     "id", "source_id", "sources", "url", "canonical_url", "guid", "title", "summary_text", "authors",
@@ -28,23 +36,26 @@ ROW_GROUP = 5000
 
 
 def iter_items(
-    session: Session, *, since: datetime | None = None, query: str | None = None
+    session: Session, *, since: datetime | None = None, query: str | None = None, topics: TopicSet | None = None
 ) -> Iterator[dict[str, Any]]:
     """Items as plain dicts (times as aware UTC datetimes), in id order, one batch in memory at a time.
 
     Every item, or only those matching `query` (the query language of aggregator.search.query). `since` keeps the items
-    first seen at or after it. The first batch is read at once, so that a malformed query (QueryError) or a
-    database error is raised here, before the caller has written a header or created a file.
+    first seen at or after it. With `topics` (topics.toml), the query may name cross-topics and `topics` lists the
+    cross-topics each item has, as search hits do. The first batch is read at once, so that a malformed query
+    (QueryError) or a database error is raised here, before the caller has written a header or created a file.
     """
-    rows = _stream(session, since, query)
+    rows = _stream(session, since, query, topics)
     first = next(rows, None)
     return itertools.chain([] if first is None else [first], rows)
 
 
-def _stream(session: Session, since: datetime | None, query: str | None) -> Iterator[dict[str, Any]]:
-    batches = _every_item(session, since) if query is None else _matching_items(session, query, since)
+def _stream(
+    session: Session, since: datetime | None, query: str | None, topics: TopicSet | None
+) -> Iterator[dict[str, Any]]:
+    batches = _every_item(session, since) if query is None else _matching_items(session, query, since, topics)
     for batch in batches:
-        yield from _rows(session, batch)
+        yield from _rows(session, batch, topics)
         session.expunge_all()
 
 
@@ -62,13 +73,11 @@ def _every_item(session: Session, since: datetime | None) -> Iterator[list[Item]
         last_id = batch[-1].id
 
 
-def _matching_items(session: Session, query: str, since: datetime | None) -> Iterator[list[Item]]:
-    from aggregator.search.hits import prepare
-    from aggregator.search.plan import stream_ids
-    from aggregator.search.query import parse
-
+def _matching_items(
+    session: Session, query: str, since: datetime | None, topics: TopicSet | None
+) -> Iterator[list[Item]]:
     # Ids straight from the search plan (keyset over the full-text matches), then the items: no hits, no snippets.
-    compiled = prepare(session, parse(query))
+    compiled = prepare(session, parse(query), topics)
     for ids in stream_ids(session, compiled, "id", BATCH):
         batch = select(Item).where(Item.id.in_(ids)).order_by(Item.id)
         if since is not None:
@@ -78,22 +87,16 @@ def _matching_items(session: Session, query: str, since: datetime | None) -> Ite
             yield items
 
 
-def _rows(session: Session, batch: list[Item]) -> Iterator[dict[str, Any]]:
+def _rows(session: Session, batch: list[Item], topics: TopicSet | None) -> Iterator[dict[str, Any]]:
     ids = [i.id for i in batch]
     seen: dict[int, list[str]] = {}
     for item_id, source_id in session.execute(
         select(Sighting.item_id, Sighting.source_id).where(Sighting.item_id.in_(ids)).order_by(Sighting.id)
     ):
         seen.setdefault(item_id, []).append(source_id)
-    topics: dict[int, dict[str, float]] = {}
-    for item_id, topic, score in session.execute(
-        select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.score)
-        .where(ItemTopic.item_id.in_(ids), ItemTopic.passed.is_(True))
-        .order_by(ItemTopic.item_id, ItemTopic.topic)
-    ):
-        topics.setdefault(item_id, {})[topic] = round(score, 4)
+    tags = with_cross_topics(passed_topics(session, ids), topics)
     for item in batch:
-        yield _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))), topics.get(item.id, {}))
+        yield _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))), tags.get(item.id, {}))
 
 
 def _row(item: Item, sources: list[str], topics: dict[str, float]) -> dict[str, Any]:
@@ -138,7 +141,24 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any, *, terminal: bool = False) -> Any:
+    """A value as a CSV cell no spreadsheet runs: text starting with = + - @ tab or CR gets a leading apostrophe.
+
+    With `terminal` (the CSV goes to a screen), control and bidi characters are shown as escapes as well.
+    """
+    if not isinstance(value, str):
+        return value
+    if terminal:
+        value = show_controls(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], *, terminal: bool = False) -> int:
+    """Write the rows as CSV with a header; every text cell through `csv_cell`."""
     writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore")
     writer.writeheader()
     count = 0
@@ -150,7 +170,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
             topics=" ".join(f"{t}:{s}" for t, s in row["topics"].items()),
             **{name: iso(row[name]) for name in TIMES},
         )
-        writer.writerow(flat)
+        writer.writerow({key: csv_cell(value, terminal=terminal) for key, value in flat.items()})
         count += 1
     return count
 

@@ -12,7 +12,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from aggregator.search.query import Text, fold
+from aggregator.search.query import Text
+from aggregator.text import fold_for_index
 
 MARK_START = "\x02"
 MARK_END = "\x03"
@@ -47,7 +48,7 @@ def _fold_in_place(text: str) -> str:
     if not text.isascii():
         for ch in set(text):
             if ord(ch) > 127 and ord(ch) not in _FOLDS:
-                folded = fold(ch)
+                folded = fold_for_index(ch)
                 _FOLDS[ord(ch)] = folded if len(folded) == 1 else ch
     return text.translate(_FOLDS)
 

@@ -2,10 +2,14 @@
 
 - `search` returns one page (SearchPage): hits with their topics and a snippet, the total (exact up to 10,000,
   then a lower bound: show "10,000+"), and, when relevance could only rank the newest matches, how many.
+  Relevance counts the tags: an item with a passed topic ranks above an untagged one that matches as well.
   How each query is run, and why, is in search_plan; how it becomes SQL, in search_sql.
 - `iter_matches` yields every match newest first or by id, fetching by keyset (never OFFSET), so memory stays
   flat however many items match. Relevance order is not offered there: it needs every match scored first.
 - Snippets mark the matched words with "\x02" and "\x03" (see aggregator.search.highlight for how to render them).
+- Given the TopicSet, `topic:` also names its cross-topics (`topic:nexus`: passed cartels and terrorism both), and
+  hits list a cross-topic an item has among its topics, scored as the digest scores its section: the lowest score
+  of the topics it requires.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError
@@ -25,7 +29,19 @@ from aggregator.models import Item, ItemTopic, Source
 from aggregator.search.highlight import snippet
 from aggregator.search.plan import COUNT_CAP, Sort, find, stream_ids
 from aggregator.search.query import Field, Query, QueryError, parse, positive_texts, walk
-from aggregator.search.sql import FTS_ROWID, ITEMS_FTS, Compiled, compile_query, fts5_matches, ts_matches
+from aggregator.search.sql import (
+    FTS_ROWID,
+    ITEMS_FTS,
+    Compiled,
+    CrossTopics,
+    compile_query,
+    fts5_matches,
+    ts_matches,
+)
+from aggregator.store.tags import passed_topics
+
+if TYPE_CHECKING:
+    from aggregator.classify.topics import TopicSet
 
 __all__ = ["COUNT_CAP", "MAX_LIMIT", "Hit", "QueryError", "SearchPage", "Sort", "iter_matches", "matching", "search"]
 
@@ -36,7 +52,8 @@ SNIPPET_SCAN = 20_000
 
 @dataclass(frozen=True)
 class Hit:
-    """One matching item. `score` is the relevance rank (higher is better), None when sorted by date."""
+    """One matching item. `score` is the relevance (higher is better), None when sorted by date: the text's rank
+    (BM25 on SQLite, ts_rank on PostgreSQL) times a boost for the item's tags (search.plan.boosted)."""
 
     item_id: int
     title: str
@@ -65,25 +82,40 @@ class SearchPage:
 
 
 def search(
-    session: Session, query_text: str, *, sort: Sort = "relevance", limit: int = 20, offset: int = 0
+    session: Session,
+    query_text: str,
+    *,
+    sort: Sort = "relevance",
+    limit: int = 20,
+    offset: int = 0,
+    topics: TopicSet | None = None,
 ) -> SearchPage:
-    """Run a query; raise QueryError for a malformed one (or one naming an unknown source or topic)."""
+    """Run a query; raise QueryError for a malformed one (or one naming an unknown source, topic or language).
+
+    With `topics` (topics.toml), `topic:` may name its cross-topics too, and a topic it defines is known even
+    before any item has it; without, only the topics stored in item_topics are.
+    """
     if sort not in ("relevance", "date"):
         raise ValueError(f"sort must be 'relevance' or 'date', not {sort!r}")
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ValueError(f"limit must be 1..{MAX_LIMIT} and offset >= 0 (got {limit}, {offset})")
     query = parse(query_text)
-    compiled = prepare(session, query)
+    compiled = prepare(session, query, topics)
     try:
         found = find(session, compiled, sort, limit, offset)
-        hits = _hits(session, found.page, query, snippets=True)
+        hits = _hits(session, found.page, query, topics, snippets=True)
     except OperationalError as exc:
         raise StorageError(f"search: the database failed: {exc.orig}") from exc
     return SearchPage(found.total, found.exact, hits, found.ranked)
 
 
 def iter_matches(
-    session: Session, query_text: str, *, sort: Literal["date", "id"] = "date", batch: int = 5000
+    session: Session,
+    query_text: str,
+    *,
+    sort: Literal["date", "id"] = "date",
+    batch: int = 5000,
+    topics: TopicSet | None = None,
 ) -> Iterator[Hit]:
     """Every match, newest first (`date`) or in storage order (`id`), as hits without snippets or scores."""
     if sort not in ("date", "id"):
@@ -91,10 +123,10 @@ def iter_matches(
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
     query = parse(query_text)
-    compiled = prepare(session, query)
+    compiled = prepare(session, query, topics)
     try:
         for ids in stream_ids(session, compiled, sort, batch):
-            yield from _hits(session, [(i, None) for i in ids], query, snippets=False)
+            yield from _hits(session, [(i, None) for i in ids], query, topics, snippets=False)
     except OperationalError as exc:
         raise StorageError(f"search: the database failed: {exc.orig}") from exc
 
@@ -102,10 +134,15 @@ def iter_matches(
 # --- checks before running ------------------------------------------------------------------------------------
 
 
-def prepare(session: Session, query: Query) -> Compiled:
-    """The query compiled for the session's database, after checking the sources and topics it names."""
-    _check_names(session, query)
-    return compile_query(query, session.get_bind().dialect.name)
+def prepare(session: Session, query: Query, topics: TopicSet | None = None) -> Compiled:
+    """The query compiled for the session's database, after checking the sources, topics and languages it names."""
+    _check_names(session, query, topics)
+    return compile_query(query, session.get_bind().dialect.name, cross_topics(topics))
+
+
+def cross_topics(topics: TopicSet | None) -> CrossTopics:
+    """Each cross-topic of `topics` and the topics it requires."""
+    return {c.id: c.requires_all for c in topics.cross_topics} if topics is not None else {}
 
 
 def matching(compiled: Compiled, *columns: Any) -> Select[Any]:
@@ -118,28 +155,66 @@ def matching(compiled: Compiled, *columns: Any) -> Select[Any]:
     return select(*columns).select_from(Item).where(ts_matches(compiled), *compiled.where)
 
 
-def _check_names(session: Session, query: Query) -> None:
-    """A misspelt source or topic would silently find nothing; say so instead, with the nearest names."""
-    fields = [n for n in walk(query.root) if isinstance(n, Field) and n.name in ("source", "topic")]
+def _check_names(session: Session, query: Query, topics: TopicSet | None) -> None:
+    """A misspelt source, topic or language would silently find nothing; say so instead, with the nearest names."""
+    fields = [n for n in walk(query.root) if isinstance(n, Field) and n.name in ("source", "topic", "lang")]
     for node in fields:
         if node.name == "source":
             if session.get(Source, node.value) is not None:
                 continue
             known = list(session.scalars(select(Source.id)))
-        else:
-            if session.scalar(select(ItemTopic.topic).where(ItemTopic.topic == node.value).limit(1)) is not None:
+            what = "unknown source"
+        elif node.name == "topic":
+            defined = topics.all_ids if topics is not None else ()
+            if node.value in defined or _stored(session, ItemTopic.topic, node.value):
                 continue
-            known = list(session.scalars(select(ItemTopic.topic).distinct()))
+            # Topics stored under an older topics.toml stay searchable, so they are known too.
+            known = sorted(set(defined) | set(session.scalars(select(ItemTopic.topic).distinct())))
+            what = "no topic"
+        else:
+            if _stored(session, Item.language, node.value):
+                continue
+            known = sorted(lang for lang in session.scalars(select(Item.language).distinct()) if lang)
+            what = "no item has the language"
         close = sorted(difflib.get_close_matches(node.value, known, n=5, cutoff=0.5))
-        hint = f"did you mean: {', '.join(close)}?" if close else f"{len(known)} known"
-        what = "unknown source" if node.name == "source" else "no item has the topic"
+        guess = f"did you mean: {', '.join(close)}?" if close else ""
+        if node.name == "source":  # an outlet list runs to hundreds: only the nearest ones are named
+            hint = guess or f"{len(known)} known"
+        else:  # topics and languages are a handful
+            hint = "; ".join(part for part in (f"known: {', '.join(known) or 'none'}", guess) if part)
         raise QueryError(f"{what} '{node.value}'", query.text, node.column, hint)
+
+
+def _stored(session: Session, column: Any, value: str) -> bool:
+    """Whether some row holds `value` in `column` (an indexed column: one index lookup)."""
+    return session.scalar(select(column).where(column == value).limit(1)) is not None
 
 
 # --- from ids to hits -----------------------------------------------------------------------------------------
 
 
-def _hits(session: Session, rows: list[tuple[int, float | None]], query: Query, *, snippets: bool) -> list[Hit]:
+def with_cross_topics(tags: dict[int, dict[str, float]], topics: TopicSet | None) -> dict[int, dict[str, float]]:
+    """Passed topics per item (store.tags.passed_topics) plus the cross-topics they make, by id.
+
+    A cross-topic scores the lowest of the scores of the topics it requires, as in the digest; a row stored under
+    a cross-topic's id is replaced by what the topics say.
+    """
+    cross = cross_topics(topics)
+    if not cross:
+        return tags
+    out: dict[int, dict[str, float]] = {}
+    for item_id, scores in tags.items():
+        mine = {t: s for t, s in scores.items() if t not in cross}
+        for cross_id, needed in cross.items():
+            if all(t in mine for t in needed):
+                mine[cross_id] = min(mine[t] for t in needed)
+        out[item_id] = dict(sorted(mine.items()))
+    return out
+
+
+def _hits(
+    session: Session, rows: list[tuple[int, float | None]], query: Query, topics: TopicSet | None, *, snippets: bool
+) -> list[Hit]:
     if not rows:
         return []
     ids = [item_id for item_id, _ in rows]
@@ -150,12 +225,7 @@ def _hits(session: Session, rows: list[tuple[int, float | None]], query: Query, 
     if snippets:
         columns += [Item.summary_text, func.substr(Item.text, 1, SNIPPET_SCAN)]
     found = {row[0]: row for row in session.execute(select(*columns).where(Item.id.in_(ids)))}
-    topics: dict[int, dict[str, float]] = {}
-    tagged = select(ItemTopic.item_id, ItemTopic.topic, ItemTopic.score).where(
-        ItemTopic.item_id.in_(ids), ItemTopic.passed.is_(True)
-    )
-    for item_id, topic, topic_score in session.execute(tagged.order_by(ItemTopic.topic)):
-        topics.setdefault(item_id, {})[topic] = round(float(topic_score), 4)
+    tags = with_cross_topics(passed_topics(session, ids), topics)
     terms = positive_texts(query.root)
     hits = []
     for item_id, score in rows:
@@ -165,7 +235,7 @@ def _hits(session: Session, rows: list[tuple[int, float | None]], query: Query, 
         hits.append(
             Hit(
                 item_id=item_id, title=row[1], url=row[2], source_id=row[3], language=row[4], published_at=row[5],
-                first_seen_at=row[6], story_id=row[7], topics=topics.get(item_id, {}), score=score,
+                first_seen_at=row[6], story_id=row[7], topics=tags.get(item_id, {}), score=score,
                 snippet=snippet([row[8] or "", row[9] or ""], terms) if snippets else "",
             )
         )  # fmt: skip

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from aggregator.models import Item
+from aggregator.models import Item, ItemTopic
 from aggregator.search.sql import (
     BM25,
     FTS_ROWID,
@@ -43,6 +43,9 @@ from aggregator.search.sql import (
 
 COUNT_CAP = 10_000
 ESTIMATE_CAP = 100_000
+# Relevance = text rank x (1 + TAGGED + SCORED x best passed topic score): a tagged item counts half as relevant
+# again, a sure tag (score 1) twice. A reporter's yes is stored with score 0.0, so being tagged counts on its own.
+TAGGED, SCORED = 0.5, 0.5
 
 Sort = Literal["relevance", "date"]
 Row = tuple[int, datetime, float | None]  # id, date, rank (SQLite: bm25, lower is better; PostgreSQL: ts_rank)
@@ -56,6 +59,22 @@ class Found:
     total: int
     exact: bool
     ranked: int | None
+
+
+def boosted(rank: float | None, best: float | None) -> float | None:
+    """The text rank (BM25 or ts_rank) scaled by the item's best passed topic score (None: the item is untagged).
+
+    The factor is positive, so it keeps the sign SQLite's bm25 uses (lower is better) as well as ts_rank's.
+    """
+    if rank is None or best is None:
+        return rank
+    return rank * (1.0 + TAGGED + SCORED * min(max(float(best), 0.0), 1.0))
+
+
+def _best_topic() -> Any:
+    """The item's best passed topic score, NULL when it has none (correlated on items.id: a primary key range)."""
+    best = select(func.max(ItemTopic.score)).where(ItemTopic.item_id == Item.id, ItemTopic.passed.is_(True))
+    return best.correlate(Item).scalar_subquery()
 
 
 def find(session: Session, compiled: Compiled, sort: Sort, limit: int, offset: int) -> Found:
@@ -106,23 +125,23 @@ def _others(compiled: Compiled, driver: Component | None) -> list[ColumnElement[
 
 
 def _probe(session: Session, compiled: Compiled, driver: Component | None, cap: int, rank: bool) -> list[Row]:
-    """Up to `cap` matches, newest (highest id) first, with their dates and, if asked, their BM25 rank."""
+    """Up to `cap` matches, newest (highest id) first, with their dates and, if asked, their boosted BM25 rank."""
     if compiled.text is None:
         assert driver is not None
-        query = select(Item.id, ITEM_DATE, literal(None)).where(Item.id.in_(driver.ids), *_others(compiled, driver))
-        query = query.order_by(Item.id.desc())
+        ids = select(Item.id, ITEM_DATE).where(Item.id.in_(driver.ids), *_others(compiled, driver))
+        return [(r[0], r[1], None) for r in session.execute(ids.order_by(Item.id.desc()).limit(cap))]
+    score = literal_column(BM25) if rank else literal(None)
+    best = _best_topic() if rank else literal(None)
+    query = select(FTS_ROWID, ITEM_DATE, score, best).select_from(ITEMS_FTS).join(Item, Item.id == FTS_ROWID)
+    if driver is None:
+        query = query.where(fts5_matches(compiled), *compiled.where)
     else:
-        score = literal_column(BM25) if rank else literal(None)
-        query = select(FTS_ROWID, ITEM_DATE, score).select_from(ITEMS_FTS).join(Item, Item.id == FTS_ROWID)
-        if driver is None:
-            query = query.where(fts5_matches(compiled), *compiled.where)
-        else:
-            # FTS5 walks its own match list and keeps the candidates: asking it item by item would cost a full
-            # FTS5 query (and, for BM25, the word statistics) per item.
-            candidates = select(Item.id).where(Item.id.in_(driver.ids), *_others(compiled, driver))
-            query = query.where(fts5_matches(compiled), plain(FTS_ROWID, "sqlite").in_(candidates))
-        query = query.order_by(FTS_ROWID.desc())
-    return [(r[0], r[1], r[2]) for r in session.execute(query.limit(cap))]
+        # FTS5 walks its own match list and keeps the candidates: asking it item by item would cost a full
+        # FTS5 query (and, for BM25, the word statistics) per item.
+        candidates = select(Item.id).where(Item.id.in_(driver.ids), *_others(compiled, driver))
+        query = query.where(fts5_matches(compiled), plain(FTS_ROWID, "sqlite").in_(candidates))
+    query = query.order_by(FTS_ROWID.desc())
+    return [(r[0], r[1], boosted(r[2], r[3])) for r in session.execute(query.limit(cap))]
 
 
 def _word_check(compiled: Compiled) -> list[ColumnElement[bool]]:
@@ -179,9 +198,9 @@ def _without_words(
 def _postgres(session: Session, compiled: Compiled, rank: bool, wanted: int, limit: int, offset: int) -> Found:
     where = ([ts_matches(compiled)] if compiled.text is not None else []) + compiled.where
     if rank:
-        # The same window as on SQLite: the newest `wanted` matches, ranked.
-        newest = select(Item.id, ts_rank(compiled)).where(*where).order_by(Item.id.desc()).limit(wanted + 1)
-        rows = [(r[0], float(r[1])) for r in session.execute(newest)]
+        # The same window as on SQLite: the newest `wanted` matches, ranked and boosted by their tags the same way.
+        newest = select(Item.id, ts_rank(compiled), _best_topic()).where(*where).order_by(Item.id.desc())
+        rows = [(r[0], float(boosted(r[1], r[2]) or 0.0)) for r in session.execute(newest.limit(wanted + 1))]
         complete = len(rows) <= wanted
         rows = sorted(rows[:wanted], key=lambda r: (-r[1], -r[0]))
         ranked: list[tuple[int, float | None]] = [(i, r) for i, r in rows[offset : offset + limit]]

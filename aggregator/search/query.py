@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from aggregator.config.sources import Tier
-from aggregator.errors import AggregatorError
+from aggregator.errors import QueryError
+from aggregator.text import fold_for_index
 
 FILTERS = ("topic", "source", "lang", "tier", "since", "until", "score", "story")
 KEYWORDS = ("AND", "OR", "NOT")
@@ -21,30 +22,6 @@ MAX_TERMS = 64
 # "ca*" would merge the postings of thousands of index terms on a large collection.
 MIN_PREFIX = 3
 SCORE_OPS = (">=", "<=", ">", "<")
-
-# The combining marks SQLite's unicode61 tokenizer (remove_diacritics 2) strips from a Latin letter: folding
-# exactly these (and nothing else) keeps highlighting, and PostgreSQL's index, in step with FTS5.
-LATIN_DIACRITICS = "\u0300-\u0304\u0306-\u030c\u030f\u0311\u031b\u0323-\u0328\u032d\u032e\u0330\u0331"
-_LATIN_MARKS = re.compile(f"(?<=[A-Za-z])[{LATIN_DIACRITICS}]+")
-
-
-class QueryError(AggregatorError):
-    """A query that cannot be parsed; `column` (1-based) points at the problem, `pointer()` draws it."""
-
-    def __init__(self, problem: str, query: str, column: int, hint: str = "") -> None:
-        super().__init__(f"query: {problem} at column {column}" + (f" ({hint})" if hint else ""))
-        self.problem = problem
-        self.query = query
-        self.column = column
-
-    def pointer(self, width: int = 72) -> str:
-        """Two lines: the query (a window of it when long) and a caret under the problem."""
-        flat = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in self.query)
-        start = max(0, min(self.column - 1 - width // 2, len(flat) - width))
-        shown = flat[start : start + width]
-        lead = "…" if start > 0 else ""
-        tail = "…" if start + width < len(flat) else ""
-        return f"{lead}{shown}{tail}\n{' ' * (len(lead) + self.column - 1 - start)}^"
 
 
 # --- the AST ---------------------------------------------------------------------------------------------------
@@ -66,7 +43,7 @@ class Text:
 
     @property
     def folded(self) -> tuple[str, ...]:
-        return tuple(fold(w) for w in self.words)
+        return tuple(fold_for_index(w) for w in self.words)
 
 
 @dataclass(frozen=True)
@@ -167,7 +144,7 @@ def positive_texts(node: Node | None) -> list[Text]:
     return []
 
 
-# --- words: split and folded the way the full-text index does it ----------------------------------------------
+# --- words: split the way the full-text index does it (aggregator.text.fold_for_index folds them as it does) --
 
 
 # Letters and digits (and the Latin combining accents of decomposed text); everything else, "_" included,
@@ -178,13 +155,6 @@ WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
 def word_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every word in `text`."""
     return [m.span() for m in WORD.finditer(text)]
-
-
-def fold(word: str) -> str:
-    """Lower-case and strip the accents of Latin letters ("Cártel" -> "cartel"), as the index does."""
-    decomposed = _LATIN_MARKS.sub("", unicodedata.normalize("NFD", word))
-    # Character by character: str.lower() would turn a final Σ into ς, which the index does not do.
-    return "".join(ch.lower() for ch in unicodedata.normalize("NFC", decomposed))
 
 
 # --- lexer -----------------------------------------------------------------------------------------------------
@@ -296,7 +266,7 @@ class _Lexer:
         if not words:
             # Punctuation alone ("&", "—", "*") holds nothing the index could find: it separates, as in the index.
             return
-        if prefix and len(fold(words[-1])) < MIN_PREFIX:
+        if prefix and len(fold_for_index(words[-1])) < MIN_PREFIX:
             raise self.error(f"prefix '{words[-1]}*' is too short (at least {MIN_PREFIX} letters)", column)
         self.tokens.append(_Token("text", column, negated, words=words, prefix=prefix))
 

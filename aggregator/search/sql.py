@@ -14,7 +14,7 @@ no stop words) over text folded like FTS5's `unicode61 remove_diacritics 2`, and
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -52,6 +52,10 @@ BM25 = "bm25(items_fts, 10.0, 3.0, 1.0)"
 TS_WEIGHTS: ColumnElement[Any] = literal_column("'{0.0, 0.1, 0.3, 1.0}'::float4[]")
 FIELD_WEIGHTS = ("A", "B", "C")
 ITEM_DATE = func.coalesce(Item.published_at, Item.first_seen_at)
+
+# A cross-topic id and the topics an item must have passed, every one of them, to have it (topics.toml's
+# [[cross_topic]] requires_all).
+CrossTopics = Mapping[str, Sequence[str]]
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
@@ -100,12 +104,16 @@ class Compiled:
         return ts_query(self.text)
 
 
-def compile_query(query: Query, dialect: str) -> Compiled:
-    """Split the query into its words, indexed filters and other conditions, for `dialect` (sqlite | postgresql)."""
+def compile_query(query: Query, dialect: str, cross: CrossTopics | None = None) -> Compiled:
+    """Split the query into its words, indexed filters and other conditions, for `dialect` (sqlite | postgresql).
+
+    `topic:` names a topic, or one of the `cross` topics: the items that passed every topic it requires.
+    """
     compiled = Compiled(dialect)
     bounds = query.score_bounds
+    cross = cross or {}
     if bounds and not query.topics:
-        compiled.rest.append(exists(_tagged(None, bounds).where(ItemTopic.item_id == Item.id)))
+        compiled.rest.append(_has_tag(None, bounds, cross))
     if query.root is None:
         return compiled
     conjuncts: list[Node] = list(query.root.children) if isinstance(query.root, And) else [query.root]
@@ -118,11 +126,11 @@ def compile_query(query: Query, dialect: str) -> Compiled:
     for node in conjuncts:
         if isinstance(node, Since | Until):
             continue
-        component = _component(node, bounds, dialect)
+        component = _component(node, bounds, dialect, cross)
         if component is not None:
             compiled.components.append(component)
         else:
-            compiled.rest.append(_row(node, dialect, bounds))
+            compiled.rest.append(_row(node, dialect, bounds, cross))
     return compiled
 
 
@@ -158,16 +166,16 @@ def _dates(since: datetime | None, until: datetime | None, dialect: str) -> Comp
     return Component(ids, and_(*(r(plain(ITEM_DATE, dialect)) for r in ranges)))
 
 
-def _component(node: Node, bounds: tuple[ScoreBound, ...], dialect: str) -> Component | None:
+def _component(node: Node, bounds: tuple[ScoreBound, ...], dialect: str, cross: CrossTopics) -> Component | None:
     if isinstance(node, Story):
         story: ColumnElement[int] = bindparam(None, node.story_id)
-        return Component(select(Item.id).where(Item.story_id == story), _row(node, dialect, bounds))
+        return Component(select(Item.id).where(Item.story_id == story), _row(node, dialect, bounds, cross))
     if not isinstance(node, Field):
         return None
-    row = _row(node, dialect, bounds)
+    row = _row(node, dialect, bounds, cross)
     value: ColumnElement[str] = bindparam(None, node.value)
     if node.name == "topic":
-        return Component(_tagged(node.value, bounds), row)
+        return Component(tagged_ids(node.value, bounds, cross), row)
     if node.name == "lang":
         return Component(select(Item.id).where(Item.language == value), row)
     if node.name == "source":
@@ -182,7 +190,7 @@ def _component(node: Node, bounds: tuple[ScoreBound, ...], dialect: str) -> Comp
     return Component(union_all(own, carried), row)  # type: ignore[arg-type]
 
 
-def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...]) -> ColumnElement[bool]:
+def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...], cross: CrossTopics) -> ColumnElement[bool]:
     """`node` as a condition checked on each item row (never NULL, so that NOT keeps what it does not describe)."""
     if _is_text(node):
         if dialect == "postgresql":
@@ -192,12 +200,12 @@ def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...]) -> ColumnElem
             # The matching ids are gathered once (FTS5 checks item by item cost a prefix search each time).
             return plain(Item.id, dialect).in_(fts5_ids(expression))
     if isinstance(node, Not):
-        return not_(_row(node.child, dialect, bounds))
+        return not_(_row(node.child, dialect, bounds, cross))
     if isinstance(node, Or):
-        return or_(*(_row(c, dialect, bounds) for c in node.children))
+        return or_(*(_row(c, dialect, bounds, cross) for c in node.children))
     if isinstance(node, And):
         words, rest = _words_and_rest(list(node.children))
-        parts = [_row(c, dialect, bounds) for c in ([words] if words is not None else []) + rest]
+        parts = [_row(c, dialect, bounds, cross) for c in ([words] if words is not None else []) + rest]
         return and_(*parts)
     if isinstance(node, Story):
         story = plain(Item.story_id, dialect)
@@ -209,7 +217,7 @@ def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...]) -> ColumnElem
     assert isinstance(node, Field), node
     value: ColumnElement[str] = bindparam(None, node.value)
     if node.name == "topic":
-        return exists(_tagged(node.value, bounds).where(ItemTopic.item_id == Item.id))
+        return _has_tag(node.value, bounds, cross)
     if node.name == "lang":
         # Stored as the primary subtag ("es"), lower-cased, by ingest.
         language = plain(Item.language, dialect)
@@ -228,13 +236,34 @@ def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...]) -> ColumnElem
     return or_(source_id.in_(of_tier), exists(carried))
 
 
-def _tagged(topic: str | None, bounds: tuple[ScoreBound, ...]) -> Select[Any]:
+def tagged_ids(topic: str | None, bounds: Sequence[ScoreBound] = (), cross: CrossTopics | None = None) -> Select[Any]:
+    """The ids of the items that passed `topic` (any topic when None) with a score within `bounds`.
+
+    A cross-topic is passed when every topic it requires is, with the lowest of their scores: the score the
+    digest ranks its section by. With a `topic`, each id comes once.
+    """
+    needed = sorted(set((cross or {}).get(topic, ()))) if topic is not None else []
     tagged = select(ItemTopic.item_id).where(ItemTopic.passed == true())
+    if needed:
+        lowest = func.min(ItemTopic.score)
+        return (
+            tagged.where(ItemTopic.topic.in_(needed))
+            .group_by(ItemTopic.item_id)
+            .having(func.count() == len(needed), *(_COMPARE[b.op](lowest, bindparam(None, b.value)) for b in bounds))
+        )
     if topic is not None:
         tagged = tagged.where(ItemTopic.topic == bindparam(None, topic))
     for bound in bounds:
         tagged = tagged.where(_COMPARE[bound.op](ItemTopic.score, bindparam(None, bound.value)))
     return tagged
+
+
+def _has_tag(topic: str | None, bounds: Sequence[ScoreBound], cross: CrossTopics) -> ColumnElement[bool]:
+    """The item row passed `topic` (as tagged_ids says it)."""
+    # Correlated to `items` only: stats --per topic joins item_topics to the same query, and the subquery must
+    # keep its own item_topics rather than test the joined row.
+    tagged = tagged_ids(topic, bounds, cross).where(ItemTopic.item_id == Item.id).correlate(Item)
+    return exists(tagged)
 
 
 # --- SQLite: FTS5 expressions ----------------------------------------------------------------------------------

@@ -13,16 +13,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, bindparam, cast, func, true
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, bindparam, case, cast, func, literal_column, true
 from sqlalchemy.orm import Session
 
 from aggregator.models import Item, ItemTopic
-from aggregator.search.hits import matching, prepare
+from aggregator.parse.dates import AHEAD, EARLIEST, SAFE_MAX, SAFE_MIN, bounded
+from aggregator.search.hits import cross_topics, matching, prepare
 from aggregator.search.query import parse
-from aggregator.search.sql import ITEM_DATE, Compiled
+from aggregator.search.sql import Compiled, tagged_ids
+
+if TYPE_CHECKING:
+    from aggregator.classify.topics import TopicSet
 
 BY = ("day", "week", "month")
 PER = ("topic", "source", "lang")
@@ -52,14 +56,17 @@ def volume(
     zone: ZoneInfo,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
+    topics: TopicSet | None = None,
 ) -> Volume:
     """Count the items matching `query_text` (every item when None) by local `by` period, split `per` key.
 
-    Items are dated by their publication time, or else when first seen, and bucketed in `zone`. Per topic, an
-    item counts once under each topic it passed; per source, under the outlet that stored it first. `since` and
-    `until` are local days, both included (a datetime is an instant: from it, or up to it exclusive); the periods
+    Items are dated by their publication time when plausible, or else when first seen, and bucketed in `zone`. Per
+    topic, an item counts once under each topic it passed; per source, under the outlet that stored it first. `since`
+    and `until` are local days, both included (a datetime is an instant: from it, or up to it exclusive); the periods
     run from `since` (or the first item) to `until` (or the last item), empty ones filled with zeros.
-    Raises QueryError for a malformed query or one naming an unknown source or topic.
+    With `topics` (topics.toml), the query may name cross-topics, and per topic each cross-topic is a series too: the
+    items that passed every topic it requires. Raises QueryError for a malformed query or one naming an unknown
+    source, topic or language.
     """
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}, not {by!r}")
@@ -68,7 +75,7 @@ def volume(
     start, end = _instant(since, zone, end=False), _instant(until, zone, end=True)
     label = _labeller(by, zone)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for slot, key, count in _grouped(session, query_text, per, start, end):
+    for slot, key, count in _grouped(session, query_text, per, start, end, topics):
         counts[_key(per, key)][label(slot)] += count
     first = label_of(start, by, zone) if start is not None else None
     last = label_of(end - timedelta(microseconds=1), by, zone) if end is not None else None
@@ -82,7 +89,7 @@ def volume(
 
 def label_of(moment: datetime, by: str, zone: ZoneInfo) -> str:
     """The period `moment` falls in, in `zone`: "2026-11-24", "2026-W48" (ISO week) or "2026-11"."""
-    return _label(moment.astimezone(zone).date(), by)
+    return _label(bounded(moment).astimezone(zone).date(), by)
 
 
 def _label(day: date, by: str) -> str:
@@ -110,8 +117,9 @@ def _instant(value: date | datetime | None, zone: ZoneInfo, *, end: bool) -> dat
     if value is None:
         return None
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
-    day = value + timedelta(days=1) if end else value  # `until` includes its day
+        return bounded(value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+    day = min(max(value, SAFE_MIN.date()), SAFE_MAX.date())  # since=0001-01-01 must not overflow
+    day = day + timedelta(days=1) if end else day  # `until` includes its day
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
@@ -126,7 +134,12 @@ def _key(per: str | None, key: Any) -> str:
 
 
 def _grouped(
-    session: Session, query_text: str | None, per: str | None, start: datetime | None, end: datetime | None
+    session: Session,
+    query_text: str | None,
+    per: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    topics: TopicSet | None,
 ) -> Iterator[tuple[int, Any, int]]:
     dialect = session.get_bind().dialect.name
     slot = _slot(dialect).label("slot")
@@ -134,25 +147,55 @@ def _grouped(
     if per is not None:
         keys.append({"topic": ItemTopic.topic, "source": Item.source_id, "lang": Item.language}[per])
     # The same matching as search() and export (FTS5 or tsvector for words, SQL for filters), and the same errors.
-    compiled = prepare(session, parse(query_text)) if query_text is not None else Compiled(dialect)
-    query: Select[Any] = matching(compiled, slot, func.count(), *keys)
-    if per == "topic":
-        query = query.join(ItemTopic, (ItemTopic.item_id == Item.id) & (ItemTopic.passed == true()))
+    compiled = prepare(session, parse(query_text), topics) if query_text is not None else Compiled(dialect)
+    # Filter on the date each item is counted under, so no item is left out of a period it is counted in.
+    counted = _counted_date(dialect)
+    dated: list[ColumnElement[bool]] = []
     if start is not None:
-        query = query.where(ITEM_DATE >= bindparam(None, start, type_=Item.first_seen_at.type))
+        dated.append(counted >= bindparam(None, start, type_=Item.first_seen_at.type))
     if end is not None:
-        query = query.where(ITEM_DATE < bindparam(None, end, type_=Item.first_seen_at.type))
+        dated.append(counted < bindparam(None, end, type_=Item.first_seen_at.type))
+    query: Select[Any] = matching(compiled, slot, func.count(), *keys).where(*dated)
+    cross = cross_topics(topics) if per == "topic" else {}
+    if per == "topic":
+        tagged = (ItemTopic.item_id == Item.id) & (ItemTopic.passed == true())
+        if cross:  # a row stored under a cross-topic's id would be counted twice
+            tagged &= ItemTopic.topic.not_in(list(cross))
+        query = query.join(ItemTopic, tagged)
     for row in session.execute(query.group_by(slot, *keys)):
         yield int(row[0]), row[2] if keys else None, int(row[1])
+    # A cross-topic has no rows of its own: its series counts the matches that passed every topic it requires.
+    for cross_id in cross:
+        both = matching(compiled, slot, func.count()).where(*dated, Item.id.in_(tagged_ids(cross_id, cross=cross)))
+        for row in session.execute(both.group_by(slot)):
+            yield int(row[0]), cross_id, int(row[1])
+
+
+def _counted_date(dialect: str) -> ColumnElement[datetime]:
+    """The date an item is counted under: its publication date when plausible (parse.dates' window, from the
+    item's first sighting), else when it was first seen.
+
+    A year-1 or year-9999 date stored before dates were checked would otherwise stretch the periods over millennia:
+    millions of days to fill with zeros.
+    """
+    ahead = int(AHEAD.total_seconds())
+    if dialect == "sqlite":
+        latest: ColumnElement[Any] = func.datetime(Item.first_seen_at, f"+{ahead} seconds")
+    else:
+        latest = Item.first_seen_at + literal_column(f"INTERVAL '{ahead} seconds'")
+    earliest = bindparam(None, EARLIEST, type_=Item.first_seen_at.type)
+    plausible = (Item.published_at >= earliest) & (Item.published_at <= latest)
+    return case((plausible, Item.published_at), else_=Item.first_seen_at)
 
 
 def _slot(dialect: str) -> ColumnElement[int]:
-    """The item's date as a quarter-hour number since the Unix epoch (floored, also before 1970)."""
+    """The item's counted date as a quarter-hour number since the Unix epoch (floored, also before 1970)."""
+    dated = _counted_date(dialect)
     if dialect == "sqlite":
         # Dates are stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; strftime('%s') reads that as seconds.
-        seconds = cast(func.strftime("%s", ITEM_DATE), Integer)
+        seconds = cast(func.strftime("%s", dated), Integer)
         return (seconds + _SHIFT) // SLOT - _SHIFT // SLOT
-    return cast(func.floor(func.extract("epoch", ITEM_DATE) / SLOT), BigInteger)
+    return cast(func.floor(func.extract("epoch", dated) / SLOT), BigInteger)
 
 
 def _periods(first: str | None, last: str | None, by: str) -> Iterator[str]:
@@ -162,12 +205,15 @@ def _periods(first: str | None, last: str | None, by: str) -> Iterator[str]:
     day, stop = _start_of(first, by), _start_of(last, by)
     while day <= stop:
         yield _label(day, by)
-        if by == "day":
-            day += timedelta(days=1)
-        elif by == "week":
-            day += timedelta(weeks=1)
-        else:
-            day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        try:
+            if by == "day":
+                day += timedelta(days=1)
+            elif by == "week":
+                day += timedelta(weeks=1)
+            else:
+                day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        except (OverflowError, ValueError):  # the next period would begin after year 9999
+            return
 
 
 def _start_of(label: str, by: str) -> date:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +19,25 @@ from aggregator.errors import StorageError
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# pg_advisory_lock key that every process migrating this project's schema takes ("aggr" in ASCII).
+MIGRATION_LOCK_KEY = 0x61676772
+ERROR_LINE_CHARS = 300
+
+
+def error_line(exc: BaseException) -> str:
+    """One short line for a database error: the driver's own message, without the SQL or its parameters.
+
+    SQLAlchemy's str() of a statement error appends the statement, every bound value (a whole article) and a
+    link; the driver's exception (`.orig`) says what went wrong, and its first line is enough.
+    """
+    orig = getattr(exc, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else exc
+    lines = str(cause).strip().splitlines()
+    message = " ".join(lines[0].split()) if lines else ""
+    if cause is exc and message.startswith("(") and ") " in message:
+        message = message.split(") ", 1)[1]  # "(driver.Error) message" from an error without .orig
+    line = f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+    return line if len(line) <= ERROR_LINE_CHARS else line[: ERROR_LINE_CHARS - 1] + "…"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,16 +63,60 @@ def make_engine(url: str) -> Engine:
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL (plain or `file:` URI form), or None for an in-memory database."""
+    database = url.database or ""
+    uri = str(url.query.get("uri", "")).lower() in ("true", "1")
+    if uri and database.startswith("file:"):
+        if url.query.get("mode") == "memory":
+            return None
+        database = urlsplit(database).path if database.startswith("file://") else database[len("file:") :]
+    if not database or database == ":memory:":
+        return None
+    return Path(database).expanduser()
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the schema's migration lock, so that processes opening a fresh database at once migrate it one by one.
+
+    PostgreSQL: a session advisory lock on a connection of its own (the migration runs on another, in its own
+    transaction; the server drops the lock if this process dies). SQLite: an flock on a file beside the database
+    (the kernel drops it if this process dies). An in-memory database belongs to one process and needs none.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        return
+    path = sqlite_file(engine.url) if engine.dialect.name == "sqlite" else None
+    if path is None:
+        yield
+        return
+    # Left in place afterwards: removing a lock file lets a late process lock a file that no longer exists.
+    with open(path.with_name(path.name + "-migrate.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _alembic_config() -> Any:
-    from alembic.config import Config
+    from alembic.config import Config  # here: see migrate()
 
     cfg = Config()
     cfg.set_main_option("script_location", "aggregator.models:migrations")
@@ -68,7 +133,11 @@ def migrate(engine: Engine) -> None:
     cfg = _alembic_config()
     head = ScriptDirectory.from_config(cfg).get_current_head()
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return  # the usual case, and a read-only database's: no lock, no write
+        with migration_lock(engine), engine.begin() as conn:
+            # Looked at again under the lock: another process may have migrated while this one waited.
             current = MigrationContext.configure(conn).get_current_revision()
             if current == head:
                 return
@@ -76,9 +145,11 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise StorageError(f"storage: cannot open {engine.url.render_as_string()}: {exc.orig}") from exc
+        raise StorageError(f"storage: cannot open {engine.url.render_as_string()}: {error_line(exc)}") from exc
     except SQLAlchemyError as exc:
-        raise StorageError(f"storage: migration failed on {engine.url.render_as_string()}: {exc}") from exc
+        raise StorageError(f"storage: migration failed on {engine.url.render_as_string()}: {error_line(exc)}") from exc
+    except OSError as exc:  # the SQLite lock file: a directory that cannot be written
+        raise StorageError(f"storage: cannot lock {engine.url.render_as_string()} to migrate it: {exc}") from exc
 
 
 class Database:

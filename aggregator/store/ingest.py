@@ -1,10 +1,11 @@
-"""Store entries once: dedupe by guid within a source, canonical URL across sources, then content hash."""
+"""Store entries once: dedupe by guid within a source, canonical URL across sources, then content hash and title."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session
 from aggregator.errors import StorageError
 from aggregator.models import Item, Sighting
 from aggregator.parse.entry import Article, Entry
+from aggregator.parse.language import item_language, primary
 from aggregator.parse.sanitize import clean_html_to_text
+from aggregator.store.sizes import FIELD_LIMITS, FieldLimits, cut_entry, cut_note, cut_text, cut_title, with_notes
 from aggregator.store.urls import guid_key, url_key
 
 # Shorter bodies (a one-line teaser, "Read more") are too common to prove two items are one.
@@ -23,6 +26,18 @@ MIN_HASHED_CHARS = 300
 # A feed that already carries this much text needs no article fetch.
 FULLTEXT_ENOUGH_CHARS = 1200
 _WORDS = re.compile(r"\w+", re.UNICODE)
+
+# What no text column may hold: NUL (PostgreSQL refuses it in text and JSONB, and so the whole batch), the other
+# C0 controls but tab, newline and carriage return (kept: both databases store them and every reader takes them
+# for whitespace; rewriting CRLF would make every such item look edited on its next fetch), DEL, the C1 controls
+# and lone surrogates (a JSON feed's "\ud800": no driver can encode them). None of them is text a reader sees.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Those that str.split() takes for whitespace become a space, so the words either side stay two words.
+_UNSTORABLE_MAP: dict[int, str | None] = {
+    c: (" " if chr(c).isspace() else None)
+    for c in [*range(0x20), *range(0x7F, 0xA0), *range(0xD800, 0xE000)]
+    if chr(c) not in "\t\n\r"
+}
 
 
 @dataclass
@@ -40,13 +55,50 @@ class IngestResult:
         return len(self.new_ids)
 
 
+def storable_text(value: str) -> str:
+    """`value` without the control characters and lone surrogates that a database refuses or a reader never sees."""
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return value.translate(_UNSTORABLE_MAP)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Mapping):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(v) for v in value)
+    return value
+
+
+def storable(record: Any) -> Any:
+    """A copy of an Entry or Article whose every text (titles, bodies, URLs, authors, raw provenance) is storable."""
+    changes = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        clean = _storable(value)
+        if clean is not value and clean != value:
+            changes[f.name] = clean
+    return dataclasses.replace(record, **changes) if changes else record
+
+
 def content_hash(text: str) -> str | None:
-    """Hash of the words of `text`, or None when it is too short to identify an article."""
+    """Hash of the words of `text`, or None when it is too short to identify an article.
+
+    Equal hashes make two items one only when their titles have the same words too (`title_words`): one channel's
+    videos, or one author's posts, often share a long description and are still different items.
+    """
     words = _WORDS.findall(text.lower())
     joined = " ".join(words)
     if len(joined) < MIN_HASHED_CHARS:
         return None
     return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def title_words(title: str) -> str:
+    """The words of a title, lower-cased: two items with one content hash are one when these are equal too."""
+    return " ".join(_WORDS.findall(title.lower()))
 
 
 def _body(entry: Entry, summary_text: str) -> str:
@@ -66,12 +118,17 @@ def store_entries(
     *,
     now: datetime,
     fulltext: bool = False,
+    limits: FieldLimits = FIELD_LIMITS,
 ) -> IngestResult:
-    """Insert new entries, update changed ones in place, record duplicates as sightings."""
+    """Insert new entries, update changed ones in place, record duplicates as sightings.
+
+    Fields longer than `limits` are cut, and the item's raw notes say so (`sizes.cut_warning` words it for the
+    fetch log).
+    """
     result = IngestResult()
     if not entries:
         return result
-    prepared = [_prepare(e) for e in entries]
+    prepared = [_prepare(e, limits) for e in entries]
     guids = [p["guid"] for p in prepared]
     known_guid = dict(
         session.execute(
@@ -81,7 +138,7 @@ def store_entries(
     keys = {p["url_key"] for p in prepared if p["url_key"] and p["guid"] not in known_guid}
     hashes = {p["content_hash"] for p in prepared if p["content_hash"] and p["guid"] not in known_guid}
     by_key = _lookup(session, Item.url_key, keys)
-    by_hash = _lookup(session, Item.content_hash, hashes)
+    by_hash = _lookup_hashes(session, hashes)
 
     to_update = [p for p in prepared if p["guid"] in known_guid]
     _update_changed(session, source_id, to_update, known_guid, now, result)
@@ -92,7 +149,7 @@ def store_entries(
     for p in prepared:
         if p["guid"] in known_guid:
             continue
-        existing = (p["url_key"] and by_key.get(p["url_key"])) or (p["content_hash"] and by_hash.get(p["content_hash"]))
+        existing = (p["url_key"] and by_key.get(p["url_key"])) or _same_text_and_title(by_hash, p)
         sighting = {"source_id": source_id, "guid": p["guid"], "url": p["row"]["url"], "seen_at": now}
         if isinstance(existing, int):
             sighting["item_id"] = existing
@@ -110,7 +167,7 @@ def store_entries(
         if p["url_key"]:
             by_key[p["url_key"]] = marker
         if p["content_hash"]:
-            by_hash[p["content_hash"]] = marker
+            by_hash.setdefault(p["content_hash"], []).append((marker, p["title_words"]))
         pending_new[len(new_rows)] = [sighting]
         new_rows.append(row)
 
@@ -143,6 +200,45 @@ def _insert_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return list(range(first, last + 1))
 
 
+def _same_text_and_title(by_hash: dict[str, list[tuple[int | str, str]]], prepared: dict[str, Any]) -> int | str | None:
+    """The item (or pending new row) with the entry's content hash and title words, if any."""
+    if not prepared["content_hash"]:
+        return None
+    for item_id, title in by_hash.get(prepared["content_hash"], ()):
+        if title == prepared["title_words"]:
+            return item_id
+    return None
+
+
+def _lookup_hashes(session: Session, hashes: set[str]) -> dict[str, list[tuple[int | str, str]]]:
+    """Stored items by content hash, each with its title words."""
+    found: dict[str, list[tuple[int | str, str]]] = {}
+    chunk = list(hashes)
+    for start in range(0, len(chunk), 500):
+        rows = session.execute(
+            select(Item.content_hash, Item.id, Item.title)
+            .where(Item.content_hash.in_(chunk[start : start + 500]))
+            .order_by(Item.id)
+        )
+        for value, item_id, title in rows:
+            if value is not None:
+                found.setdefault(value, []).append((item_id, title_words(title or "")))
+    return found
+
+
+def stored_guids(session: Session, source_id: str, guids: list[str]) -> set[str]:
+    """Those of `guids` (as an entry carries them) that `source_id` has already brought."""
+    keyed = {guid_key(g): g for g in guids}
+    found: set[str] = set()
+    chunk = list(keyed)
+    for start in range(0, len(chunk), 500):
+        rows = session.scalars(
+            select(Sighting.guid).where(Sighting.source_id == source_id, Sighting.guid.in_(chunk[start : start + 500]))
+        )
+        found.update(keyed[g] for g in rows)
+    return found
+
+
 def _lookup(session: Session, column: Any, values: set[str]) -> dict[str, int | str]:
     if not values:
         return {}
@@ -154,7 +250,9 @@ def _lookup(session: Session, column: Any, values: set[str]) -> dict[str, int | 
     return found
 
 
-def _prepare(entry: Entry) -> dict[str, Any]:
+def _prepare(entry: Entry, limits: FieldLimits) -> dict[str, Any]:
+    entry = storable(entry)  # every entry passes here on its way into the database
+    entry, notes = cut_entry(entry, limits)
     summary_text = clean_html_to_text(entry.summary_html)
     body = _body(entry, summary_text)
     key = _key_of(entry)
@@ -169,15 +267,17 @@ def _prepare(entry: Entry) -> dict[str, Any]:
         "summary_text": summary_text,
         "text": entry.text,
         "authors": "; ".join(entry.authors),
-        "language": entry.language,
+        # The entry's language (its own, its feed's or its source's) is the prior: an English blog's Spanish post is es.
+        "language": item_language(entry.title, body, entry.language),
         "published_at": entry.published_at,
         "updated_at": entry.updated_at,
-        "raw": dict(entry.raw),
+        "raw": with_notes(entry.raw, notes),
     }
     return {
         "guid": guid_key(entry.guid or row["url"]),
         "url_key": key,
         "content_hash": row["content_hash"],
+        "title_words": title_words(entry.title),
         "row": row,
     }
 
@@ -196,9 +296,7 @@ def _update_changed(
     current = {
         row.id: row
         for row in session.execute(
-            select(Item.id, Item.source_id, Item.title, Item.summary, Item.text, Item.published_at).where(
-                Item.id.in_(ids)
-            )
+            select(Item.id, Item.source_id, Item.title, Item.summary, Item.text, Item.language).where(Item.id.in_(ids))
         )
     }
     for p in prepared:
@@ -223,33 +321,47 @@ def _update_changed(
             result.unchanged += 1
             continue
         changes["updated_at"] = now
+        if new["language"] != old.language:  # an edited text may be in another language (a translation replaced)
+            changes["language"] = new["language"]
         changes["content_hash"] = content_hash(changes.get("text") or new["text"] or new["summary_text"])
         session.execute(update(Item).where(Item.id == item_id).values(**changes))
         result.updated += 1
         result.updated_ids.append(item_id)
 
 
-def store_article(session: Session, item_id: int, article: Article, *, now: datetime) -> int:
+def store_article(
+    session: Session, item_id: int, article: Article, *, now: datetime, limits: FieldLimits = FIELD_LIMITS
+) -> int:
     """Add extracted page data to an item. Returns the id the item lives under afterwards.
 
-    When the page's canonical URL or text shows the item is a copy of another stored item, the two
-    are merged into the older one (its sightings move, so no provenance is lost).
+    When the page's canonical URL, or its text and the item's title, show the item is a copy of another stored
+    item, the two are merged into the older one (its sightings move, so no provenance is lost). Page text longer
+    than `limits.text` is cut, and the item's raw notes say so.
     """
     item = session.get(Item, item_id)
     if item is None:
         return item_id
+    article = storable(article)
     changes: dict[str, Any] = {"fulltext_state": "done", "fetched_at": now, "fulltext_error": None}
-    if article.text and len(article.text) > len(item.text):
-        changes["text"] = article.text
-        changes["content_hash"] = content_hash(article.text)
+    text = cut_text(article.text, limits.text)
+    if text and len(text) > len(item.text):
+        changes["text"] = text
+        changes["content_hash"] = content_hash(text)
+        if len(text) < len(article.text):
+            changes["raw"] = with_notes(item.raw or {}, [cut_note("page text", len(article.text), len(text))])
     if article.authors and not item.authors:
         changes["authors"] = "; ".join(article.authors)
     if article.published_at and not item.published_at:
         changes["published_at"] = min(article.published_at, now)
-    if article.language and not item.language:
-        changes["language"] = article.language
+    if text and len(text) > len(item.text):
+        # The page's whole text says more than the feed's teaser did; the item's language so far is the prior.
+        language = item_language(item.title or "", text, item.language or article.language)
+        if language != item.language:
+            changes["language"] = language
+    elif article.language and not item.language:
+        changes["language"] = primary(article.language)
     if article.title and not item.title:
-        changes["title"] = article.title
+        changes["title"] = cut_title(article.title, limits.title)
     target = None
     if article.canonical_url:
         key = url_key(article.canonical_url)
@@ -259,9 +371,13 @@ def store_article(session: Session, item_id: int, article: Article, *, now: date
                 changes["canonical_url"] = article.canonical_url
                 changes["url_key"] = key
     if target is None and changes.get("content_hash"):
-        target = session.scalar(
-            select(Item.id).where(Item.content_hash == changes["content_hash"], Item.id != item_id).limit(1)
+        title = title_words(changes.get("title") or item.title or "")
+        copies = session.execute(
+            select(Item.id, Item.title)
+            .where(Item.content_hash == changes["content_hash"], Item.id != item_id)
+            .order_by(Item.id)
         )
+        target = next((other for other, other_title in copies if title_words(other_title or "") == title), None)
     if target is not None:
         _merge_into(session, item_id, target)
         return target
@@ -280,7 +396,7 @@ def mark_fulltext_failed(session: Session, item_id: int, error: str, *, max_atte
     if item is None:
         return
     item.fulltext_attempts += 1
-    item.fulltext_error = error[:1000]
+    item.fulltext_error = storable_text(error)[:1000]
     item.fulltext_state = "failed" if item.fulltext_attempts >= max_attempts else "pending"
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.models import Item, Story
+from aggregator.parse.dates import EARLIEST, shifted
 from aggregator.stories.grouping import Doc, group
 
 BATCH = 20_000  # new items clustered per pass; older context is reloaded for each pass
@@ -29,8 +30,9 @@ def item_body() -> Any:
 
 
 def event_time(published: datetime | None, first_seen: datetime) -> datetime:
-    """When the item's event happened as far as we know: its date, unless missing or in the future."""
-    if published is None or published > first_seen:
+    """When the item's event happened as far as we know: its date, unless missing, in the future or implausibly old
+    (a year-1 date, stored before dates were checked, would otherwise head its story and overflow the window)."""
+    if published is None or published > first_seen or published < EARLIEST:
         return first_seen
     return published
 
@@ -64,7 +66,7 @@ def assign_stories(session: Session, *, now: datetime, window: timedelta) -> Sto
         new_docs = _docs(session, Item.id.in_(ids))
         earliest = min(d.time for d in new_docs)
         # Context: members of stories still active within the window of the earliest new item.
-        recent = select(Story.id).where(Story.last_seen_at >= earliest - window)
+        recent = select(Story.id).where(Story.last_seen_at >= shifted(earliest, -window))
         context = _docs(session, Item.story_id.in_(recent))
         docs = context + new_docs
         grouping = group(docs, window)

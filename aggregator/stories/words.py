@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from aggregator.text import fold_for_story_words
+
 # Spanish function words, plus the reporting verbs and fillers news prose in both languages is full of.
 _SPANISH = """
 a al algo algunas algunos ante antes aquel aquella aquellas aquellos aqui asi aun aunque bajo bien cada casi
@@ -53,18 +55,15 @@ secuestro:kidnapping secuestrados:kidnapped extorsion:extortion desaparecidos:di
 @cache
 def spanish_to_english(stem: int) -> dict[str, str]:
     """Spanish stem -> English stem for the glossary above."""
-    from aggregator.stories.grouping import fold
-
     pairs = (line.split(":") for line in _SPANISH_ENGLISH.split())
+    fold = fold_for_story_words
     return {fold(es)[:stem]: fold(en)[:stem] for es, en in pairs if fold(es)[:stem] != fold(en)[:stem]}
 
 
 @cache
 def stopword_stems(stem: int) -> frozenset[str]:
     """Every stopword folded and cut to `stem` characters, the form the clusterer compares."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from aggregator.stories.grouping import fold
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # here: scikit-learn costs start-up time
 
     words = set(ENGLISH_STOP_WORDS) | set(_SPANISH.split()) | set(_ENGLISH_EXTRA.split())
-    return frozenset(fold(w)[:stem] for w in words)
+    return frozenset(fold_for_story_words(w)[:stem] for w in words)

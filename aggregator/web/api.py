@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import select
 
 from aggregator.crawl.health import source_health
-from aggregator.models import Digest
 from aggregator.search.highlight import MARK_END, MARK_START
 from aggregator.search.hits import MAX_LIMIT, search
-from aggregator.web.context import Ctx, Db
+from aggregator.store.digests import digest_on, newest_digests
+from aggregator.web.context import Ctx, Db, ItemId
 from aggregator.web.item_view import load_item
 from aggregator.web.markup import marked
 from aggregator.web.pages import Form
@@ -38,6 +37,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 @router.get("/search", response_model=SearchOut, responses=BAD_QUERY)
 def api_search(
+    ctx: Ctx,
     session: Db,
     form: Form,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
@@ -47,7 +47,7 @@ def api_search(
     if form.empty:
         raise HTTPException(400, "search: give a query (q) or at least one filter")
     text = form.query_text()
-    page = search(session, text, sort=form.sort, limit=limit, offset=offset)
+    page = search(session, text, sort=form.sort, limit=limit, offset=offset, topics=ctx.topics)
     hits = [
         HitOut(
             item_id=h.item_id, title=h.title, url=h.url, source_id=h.source_id, language=h.language,
@@ -62,7 +62,7 @@ def api_search(
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
-def api_item(ctx: Ctx, session: Db, item_id: int) -> ItemOut:
+def api_item(ctx: Ctx, session: Db, item_id: ItemId) -> ItemOut:
     """One item: its text, its topics with their explanations, its story's other items, every source that carried it."""
     view = load_item(session, item_id, ctx.topics)
     if view is None:
@@ -74,44 +74,35 @@ def api_item(ctx: Ctx, session: Db, item_id: int) -> ItemOut:
         first_seen_at=item.first_seen_at, summary_text=item.summary_text, text=item.text,
         topics=[
             TopicOut(topic=v.topic, label=ctx.topic_label(v.topic), score=v.score, passed=v.passed, method=v.method,
-                     explanation=v.explanation, your_label=v.label)
+                     model_passed=v.model_passed, explanation=v.explanation, your_label=v.label)
             for v in view.verdicts
         ],
         story=None if story is None else StoryOut(
             id=story.id, title=story.title, first_seen_at=story.first_seen_at, last_seen_at=story.last_seen_at,
             item_count=story.item_count, source_count=story.source_count, first_source_id=story.first_source_id,
-            other_items=[OutletItemOut(**vars(s)) for s in view.siblings],
+            other_items=[OutletItemOut.model_validate(s) for s in view.siblings],
         ),
-        sightings=[SightingOut(**vars(s)) for s in view.sightings],
+        sightings=[SightingOut.model_validate(s) for s in view.sightings],
     )  # fmt: skip
-
-
-def _summary(row: Digest) -> dict[str, Any]:
-    return {
-        "local_date": row.local_date, "timezone": row.timezone, "period_start": row.period_start,
-        "period_end": row.period_end, "built_at": row.built_at, "story_count": row.story_count,
-        "item_count": row.item_count, "sent_at": row.sent_at,
-    }  # fmt: skip
 
 
 @router.get("/digests", response_model=list[DigestSummaryOut])
 def api_digests(session: Db) -> list[DigestSummaryOut]:
     """Every archived digest, newest first (without its content)."""
-    rows = session.scalars(select(Digest).order_by(Digest.period_end.desc()))
-    return [DigestSummaryOut(**_summary(row)) for row in rows]
+    return [DigestSummaryOut.model_validate(row) for row in newest_digests(session)]
 
 
 @router.get("/digests/{local_date}", response_model=DigestOut, responses=NOT_FOUND)
 def api_digest(session: Db, local_date: str) -> DigestOut:
     """One archived digest with its content (sections, stories, outlets, summaries), by its local date."""
-    row = session.scalar(select(Digest).where(Digest.local_date == local_date))
+    row = digest_on(session, local_date)
     if row is None:
         raise HTTPException(404, f"no digest for {local_date} in the archive")
-    return DigestOut(**_summary(row), content=row.content)
+    return DigestOut.model_validate(row)
 
 
 @router.get("/sources", response_model=list[SourceOut])
 def api_sources(ctx: Ctx, session: Db) -> list[SourceOut]:
     """Health of every configured source, worst first (what `aggregator sources check` prints)."""
     health = source_health(session, datetime.now(UTC), stale_after=ctx.settings.stale_after)
-    return [SourceOut(**vars(h)) for h in health]
+    return [SourceOut.model_validate(h) for h in health]

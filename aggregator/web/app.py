@@ -22,15 +22,16 @@ from aggregator.store.database import Database
 from aggregator.web import api, chart_page, feedback, pages
 from aggregator.web.context import WebContext
 from aggregator.web.markup import environment
-from aggregator.web.security import Guard, token_from_env
+from aggregator.web.security import Guard, LoginThrottle, web_token
+from aggregator.web.volume_bounds import ParameterError
 
 # Pages need no script at all, so the browser is told to run none; images only from here (a feed's <img> would
-# tell its outlet who is reading). FastAPI's /docs page loads Swagger UI's script and styles, so it is exempt.
+# tell its outlet who is reading). Every response gets it: there is no Swagger UI page (/docs) whose script from a
+# CDN would need an exception; the API is described by /openapi.json alone.
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
 
 DESCRIPTION = """Read-only JSON access to what the aggregator stores: search (the query language of the search
 page), items with their topics, stories and provenance, the digest archive, topic volume over time and source
@@ -38,14 +39,22 @@ health. Times are UTC (ISO 8601); the HTML pages show them in the reporter's tim
 
 
 def create_app(
-    settings: Settings, db_url: str, *, token: str | None = None, allowed_hosts: Sequence[str] | None = None
+    settings: Settings,
+    db_url: str,
+    *,
+    token: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> FastAPI:
-    """The app on the database at `db_url`. `token` (default: $AGGREGATOR_WEB_TOKEN) enables feedback;
-    `allowed_hosts` limits the Host header (against DNS rebinding when serving on 127.0.0.1)."""
+    """The app on the database at `db_url`. `token` (default: $AGGREGATOR_WEB_TOKEN, else [web] token) enables
+    feedback; `allowed_hosts` limits the Host header (against DNS rebinding when serving on 127.0.0.1); `throttle`
+    counts wrong tokens on the login form (default: 5 a minute per client address).
+    Raises ConfigError for a token shorter than security.MIN_TOKEN_LENGTH."""
+    guard = Guard(web_token(token, settings.web.token))
     db = Database(db_url)
     templates = Jinja2Templates(env=environment(settings.zone))
-    guard = Guard((token_from_env() or settings.web.token) if token is None else token)
-    ctx = WebContext(settings, db, load_topics(settings.config_dir), guard, templates)
+    throttle = throttle if throttle is not None else LoginThrottle()
+    ctx = WebContext(settings, db, load_topics(settings.config_dir), guard, templates, throttle)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +66,7 @@ def create_app(
         version=version("beat-aggregator"),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -76,8 +85,7 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")  # searches never leak to the outlets clicked
     response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.url.path not in DOCS_PATHS:
-        response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Content-Security-Policy", CSP)
     return response
 
 
@@ -86,14 +94,21 @@ def _wants_json(request: Request) -> bool:
 
 
 def _add_error_handlers(app: FastAPI, ctx: WebContext) -> None:
-    def error(request: Request, status: int, message: str, pointer: str | None = None) -> Response:
+    def error(
+        request: Request, status: int, message: str, pointer: str | None = None, parameter: str | None = None
+    ) -> Response:
         if _wants_json(request):
-            return JSONResponse({"error": message, "pointer": pointer}, status_code=status)
+            body = {"error": message, "pointer": pointer} | ({"parameter": parameter} if parameter else {})
+            return JSONResponse(body, status_code=status)
         return ctx.page(request, "error.html.j2", status_code=status, status=status, message=message, pointer=pointer)
 
     async def on_query_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, QueryError)
         return error(request, 400, str(exc), exc.pointer())
+
+    async def on_bad_parameter(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ParameterError)
+        return error(request, 400, str(exc), parameter=exc.parameter)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -113,6 +128,7 @@ def _add_error_handlers(app: FastAPI, ctx: WebContext) -> None:
         return error(request, 503 if isinstance(exc, StorageError) else 400, " ".join(str(exc).split()))
 
     app.add_exception_handler(QueryError, on_query_error)
+    app.add_exception_handler(ParameterError, on_bad_parameter)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(AggregatorError, on_aggregator_error)

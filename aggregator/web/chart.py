@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
-WIDTH, HEIGHT = 900, 380
-LEFT, TOP, BOTTOM = 56, 16, 64  # margins around the plot; the legend takes the right-hand side
-LEGEND_WIDTH = 200
+WIDTH, PLOT_HEIGHT = 900, 300
+LEFT, TOP, RIGHT, BOTTOM = 64, 16, 24, 78  # margins around the plot; BOTTOM holds the slanted period labels
+FONT_SIZE = 13  # px in the SVG's own units; the page scales the SVG down only on narrow screens
+# The legend sits below the plot in columns, each name whole (wrapped if need be): a legend at the side cut
+# "Border security & migration enforcement" to 30 characters.
+LEGEND_COLUMNS = 2
+LEGEND_LINE = 18
+LEGEND_GAP = 8  # between legend rows
+LEGEND_SWATCH = 24  # the colour square and the space after it
+CHAR_WIDTH = 0.6 * FONT_SIZE  # an average sans-serif character, enough for wrapping without measuring text
 MAX_SERIES = 8  # more lines than this cannot be told apart; the smallest are summed into OTHER
 MAX_X_LABELS = 12
 # Five years of weeks. One bogus publication date (1970 is common) would otherwise stretch the axis over decades.
@@ -44,6 +52,17 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class LegendEntry:
+    """One series in the legend: where its swatch goes and its name and total, wrapped into lines."""
+
+    x: float
+    y: float  # top of the swatch; the first text line's baseline is FONT_SIZE - 2 below
+    color: str
+    name: str
+    lines: list[str]
+
+
+@dataclass(frozen=True)
 class Chart:
     width: int
     height: int
@@ -55,6 +74,9 @@ class Chart:
     y_ticks: list[Tick]
     lines: list[Line]
     hidden_periods: int = 0  # older periods left out (MAX_POINTS); the page says so
+    legend: tuple[LegendEntry, ...] = ()
+    font_size: int = FONT_SIZE
+    line_height: int = LEGEND_LINE
 
     @property
     def empty(self) -> bool:
@@ -83,6 +105,24 @@ def top_series(series: dict[str, list[int]], limit: int = MAX_SERIES) -> list[tu
     return [*kept, (OTHER, summed)]
 
 
+def legend(lines: list[Line], top: float) -> tuple[list[LegendEntry], float]:
+    """The legend entries in LEGEND_COLUMNS columns from y=`top` down, and the y where the legend ends."""
+    column = (WIDTH - LEFT - RIGHT) / LEGEND_COLUMNS
+    chars = max(10, int((column - LEGEND_SWATCH - 8) / CHAR_WIDTH))
+    entries: list[LegendEntry] = []
+    y = top
+    for start in range(0, len(lines), LEGEND_COLUMNS):
+        row = lines[start : start + LEGEND_COLUMNS]
+        tallest = 1
+        for n, line in enumerate(row):
+            # break_long_words=False: a long word overflows a little rather than being cut in two.
+            text = textwrap.wrap(f"{line.name} ({line.total:,})", chars, break_long_words=False) or [""]
+            entries.append(LegendEntry(LEFT + n * column, y, line.color, line.name, text))
+            tallest = max(tallest, len(text))
+        y += tallest * LEGEND_LINE + LEGEND_GAP
+    return entries, y
+
+
 def line_chart(periods: list[str], series: dict[str, list[int]]) -> Chart:
     """Geometry of a line chart of `series` (one count per period) over `periods`, oldest first; only the newest
     MAX_POINTS periods are drawn."""
@@ -90,8 +130,8 @@ def line_chart(periods: list[str], series: dict[str, list[int]]) -> Chart:
     if hidden:
         periods = periods[hidden:]
         series = {name: values[hidden:] for name, values in series.items()}
-    right = WIDTH - LEGEND_WIDTH
-    bottom = HEIGHT - BOTTOM
+    right = WIDTH - RIGHT
+    bottom = TOP + PLOT_HEIGHT
     plot_w, plot_h = right - LEFT, bottom - TOP
     shown = top_series(series)
     peak = max((max(values) for _, values in shown if values), default=0)
@@ -116,4 +156,5 @@ def line_chart(periods: list[str], series: dict[str, list[int]]) -> Chart:
         )
         for n, (name, values) in enumerate(shown)
     ]
-    return Chart(WIDTH, HEIGHT, LEFT, TOP, right, bottom, x_ticks, y_ticks, lines, hidden)
+    entries, end = legend(lines, bottom + BOTTOM)
+    return Chart(WIDTH, math.ceil(end), LEFT, TOP, right, bottom, x_ticks, y_ticks, lines, hidden, tuple(entries))

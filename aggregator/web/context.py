@@ -6,17 +6,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from sqlalchemy import select
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from aggregator.classify.topics import TopicSet
 from aggregator.config.settings import Settings
-from aggregator.models import Source
 from aggregator.store.database import Database
-from aggregator.web.security import SESSION_COOKIE, Guard
+from aggregator.web.security import SESSION_COOKIE, Guard, LoginThrottle
+
+# The largest id a table can hold: SQLite's rowid has 64 bits, PostgreSQL's INTEGER 32. A larger one names
+# nothing, and the drivers raise on it (a 500), so it is a 404 before any query.
+MAX_ID = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
 
 
 @dataclass
@@ -26,6 +28,7 @@ class WebContext:
     topics: TopicSet
     guard: Guard
     templates: Jinja2Templates
+    throttle: LoginThrottle
 
     def topic_label(self, topic_id: str) -> str:
         for topic in self.topics.topics:
@@ -67,6 +70,11 @@ Db = Annotated[Session, Depends(db_session, scope="function")]
 Ctx = Annotated[WebContext, Depends(web)]
 
 
-def source_names(session: Session) -> dict[str, str]:
-    """Source id to outlet name; the sources table holds one row per configured source, so this stays small."""
-    return {row.id: row.name for row in session.execute(select(Source.id, Source.name))}
+def path_item_id(request: Request, item_id: int) -> int:
+    """The {item_id} of the path, or a 404 for one no item can have (zero, negative, beyond the column's range)."""
+    if not 0 < item_id <= MAX_ID.get(web(request).db.dialect, 2**31 - 1):
+        raise HTTPException(404, f"no item with id {item_id}")
+    return item_id
+
+
+ItemId = Annotated[int, Depends(path_item_id)]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from aggregator.classify.tagging import add_label
 from aggregator.models import Item
-from aggregator.web.context import Ctx, Db, WebContext
+from aggregator.web.context import Ctx, Db, ItemId, WebContext
 from aggregator.web.security import SESSION_AGE, SESSION_COOKIE, TOKEN_ENV, local_path, same_origin
 
 router = APIRouter(include_in_schema=False)
@@ -51,8 +51,18 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     _check_origin(request, ctx)
+    client = request.client.host if request.client else ""
+    # Checked before the token: while an address waits, even the right token is not confirmed to it.
+    wait = ctx.throttle.retry_after(client)
+    if wait:
+        error = f"too many wrong tokens from your address: try again in {wait} s"
+        page = ctx.page(request, "login.html.j2", status_code=429, next=local_path(next), error=error)
+        page.headers["Retry-After"] = str(wait)
+        return page
     if not ctx.guard.token_matches(token):
+        ctx.throttle.failed(client)
         return ctx.page(request, "login.html.j2", status_code=403, next=local_path(next), error="wrong token")
+    ctx.throttle.succeeded(client)
     response = RedirectResponse(local_path(next), status_code=303)
     # HttpOnly: no script can read it; SameSite=Strict: no other site's page can make the browser send it.
     response.set_cookie(
@@ -71,13 +81,13 @@ def logout() -> Response:
 
 @router.post("/items/{item_id}/feedback", dependencies=[Depends(require_change_allowed)])
 def feedback(
-    item_id: int,
+    item_id: ItemId,
     ctx: Ctx,
     session: Db,
     topic: Annotated[str, Form(max_length=64)],
     value: Annotated[Literal["yes", "no"], Form()],
 ) -> Response:
-    """Store "item is (not) about topic" as a label; the next training (`aggregator train`, or `run`) learns it."""
+    """Store "item is (not) about topic" as a label: the stored tag follows it now, the next training learns it."""
     if session.get(Item, item_id) is None:
         raise HTTPException(404, f"no item with id {item_id}")
     add_label(session, ctx.topics, item_id, topic, value == "yes", now=datetime.now(UTC), origin="web")

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aggregator.classify.topics import TopicSet
-from aggregator.models import Item, ItemTopic, Label, Sighting, Source, Story
+from aggregator.models import Item, ItemTopic, Sighting, Story
 from aggregator.parse.sanitize import clean_html
+from aggregator.store.sources import source_names
+from aggregator.store.tags import item_labels, item_topics
 from aggregator.web.markup import safe_href
 
 MAX_SIBLINGS = 200  # a story of a few hundred copies is possible (wire stories); the page lists the first ones
@@ -19,12 +21,13 @@ MAX_SIBLINGS = 200  # a story of a few hundred copies is possible (wire stories)
 
 @dataclass(frozen=True)
 class TopicVerdict:
-    """The classifier's verdict on one topic, with the stored explanation and the reporter's label if any."""
+    """The stored verdict on one topic (the reporter's label where there is one), its explanation, the label."""
 
     topic: str
-    score: float
+    score: float  # the model's, even where a label decided
     passed: bool
-    method: str
+    method: str  # "label" where the reporter's label decided (aggregator.classify.tagging.LABEL_METHOD)
+    model_passed: bool | None  # the model's own verdict (None: a label on a topic the model has not scored yet)
     rule_score: float | None
     rule_threshold: float | None
     hits: list[dict[str, Any]]
@@ -73,6 +76,13 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _model_passed(why: dict[str, Any], passed: bool) -> bool | None:
+    """The model's verdict: kept in the explanation where a label decided, else the stored one."""
+    if "model_passed" not in why:
+        return passed
+    return why["model_passed"] if isinstance(why["model_passed"], bool) else None
+
+
 def verdict(row: ItemTopic, label: bool | None) -> TopicVerdict:
     why = row.explanation if isinstance(row.explanation, dict) else {}
     pairs = [f for f in why.get("features") or [] if isinstance(f, list | tuple) and len(f) == 2]
@@ -82,6 +92,7 @@ def verdict(row: ItemTopic, label: bool | None) -> TopicVerdict:
         score=float(row.score),
         passed=bool(row.passed),
         method=row.method,
+        model_passed=_model_passed(why, bool(row.passed)),
         rule_score=_float(why.get("rule_score")),
         rule_threshold=_float(why.get("rule_threshold")),
         hits=[h for h in why.get("hits") or [] if isinstance(h, dict)],
@@ -98,10 +109,10 @@ def load_item(session: Session, item_id: int, topics: TopicSet) -> ItemView | No
     item = session.get(Item, item_id)
     if item is None:
         return None
-    names = {row.id: row.name for row in session.execute(select(Source.id, Source.name))}
-    labels = {lb.topic: lb.value for lb in session.scalars(select(Label).where(Label.item_id == item_id))}
+    names = source_names(session)
+    labels = item_labels(session, item_id)
     order = {topic_id: n for n, topic_id in enumerate(topics.ids)}
-    rows = session.scalars(select(ItemTopic).where(ItemTopic.item_id == item_id)).all()
+    rows = item_topics(session, item_id)
     # Topics the item has first, strongest first; then the rest in topics.toml order.
     rows = sorted(rows, key=lambda r: (not r.passed, -r.score if r.passed else order.get(r.topic, 99), r.topic))
     story = session.get(Story, item.story_id) if item.story_id is not None else None

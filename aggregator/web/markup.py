@@ -12,10 +12,16 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from aggregator.parse.dates import bounded
 from aggregator.search.highlight import MARK_END, MARK_START, highlight
 from aggregator.search.query import Text
+from aggregator.text import show_controls_in_template
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
+# Only a hex colour is taken from the body's style: it goes into the page's own style attribute.
+_BODY_BACKGROUND = re.compile(
+    r"<body[^>]*\bstyle=\"[^\"]*\bbackground(?:-color)?:\s*(#[0-9a-fA-F]{3,8})\b", re.IGNORECASE
+)
 
 
 def marked(text: str) -> Markup:
@@ -48,9 +54,19 @@ def document_body(page: str) -> Markup:
     return Markup(found.group(1) if found else page)
 
 
+def document_background(page: str) -> str | None:
+    """The background colour the digest document gives its <body> (a hex colour), or None.
+
+    The page shows the document's body inside its own layout: painted on the same colour, the newsletter's
+    680 px column sits centred on its own background, with no band of the page's colour beside it.
+    """
+    found = _BODY_BACKGROUND.search(page)
+    return found.group(1) if found else None
+
+
 def local_time(zone: ZoneInfo) -> Any:
     def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-        return "-" if value is None else value.astimezone(zone).strftime(fmt)
+        return "-" if value is None else bounded(value).astimezone(zone).strftime(fmt)
 
     return local
 
@@ -59,6 +75,7 @@ def environment(zone: ZoneInfo) -> Environment:
     """Templates of aggregator/web/templates; autoescape is on for every template, whatever its name."""
     env = Environment(
         loader=PackageLoader("aggregator.web", "templates"),
+        finalize=show_controls_in_template,  # bidi overrides and controls from feeds are shown, not obeyed
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

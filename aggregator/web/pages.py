@@ -14,13 +14,15 @@ from starlette.responses import Response
 from aggregator.config.sources import Tier
 from aggregator.crawl.health import source_health
 from aggregator.digest.render import render
-from aggregator.models import Digest, Source
+from aggregator.models import Digest, Item
 from aggregator.search.hits import search
 from aggregator.search.query import QueryError, parse, positive_texts
-from aggregator.web.context import Ctx, Db, WebContext, source_names
+from aggregator.store.digests import digest_on
+from aggregator.store.sources import source_names
+from aggregator.web.context import Ctx, Db, ItemId, WebContext
 from aggregator.web.item_view import load_item
-from aggregator.web.markup import document_body, highlighted, marked
-from aggregator.web.search_form import MAX_PAGE, PER_PAGE, SearchForm, Sort
+from aggregator.web.markup import document_background, document_body, highlighted, marked
+from aggregator.web.search_form import MAX_PAGE, PER_PAGE, SearchForm, Sort, topic_choices
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,12 +44,14 @@ Form = Annotated[SearchForm, Depends(search_form)]
 
 
 def _choices(session: Session, ctx: WebContext) -> dict[str, Any]:
-    languages = sorted({"en", "es"} | set(session.scalars(select(Source.language).distinct())))
+    # The languages items have (detected per item), not what sources declare ("auto" is no language).
+    stored = {code for code in session.scalars(select(Item.language).distinct()) if code}
+    languages = sorted({"en", "es"} | stored)
     return {
         "sources": sorted(source_names(session).items(), key=lambda kv: kv[1].lower()),
         "tiers": [t.value for t in Tier],
         "languages": languages,
-        "topics": [(t.id, t.label) for t in ctx.topics.topics],
+        "topics": topic_choices(ctx.topics),
     }
 
 
@@ -61,7 +65,7 @@ def search_page(
         return ctx.page(request, "search.html.j2", **values)
     try:
         text = form.query_text()
-        result = search(session, text, sort=form.sort, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+        result = search(session, text, sort=form.sort, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, topics=ctx.topics)
     except QueryError as exc:
         # A malformed query is the researcher's to fix: the page says where, with the form still filled in.
         return ctx.page(request, "search.html.j2", status_code=400, **(values | {"error": exc}))
@@ -76,7 +80,7 @@ def search_page(
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 def item_page(
-    request: Request, ctx: Ctx, session: Db, item_id: int, q: Annotated[str, Query(max_length=2000)] = "",
+    request: Request, ctx: Ctx, session: Db, item_id: ItemId, q: Annotated[str, Query(max_length=2000)] = "",
     saved: str = "",
 ) -> Response:  # fmt: skip
     view = load_item(session, item_id, ctx.topics)
@@ -113,12 +117,13 @@ def digests_page(request: Request, ctx: Ctx, session: Db) -> Response:
 
 @router.get("/digests/{local_date}", response_class=HTMLResponse)
 def digest_page(request: Request, ctx: Ctx, session: Db, local_date: str) -> Response:
-    row = session.scalar(select(Digest).where(Digest.local_date == local_date))
+    row = digest_on(session, local_date)
     if row is None or not row.content:
         raise HTTPException(404, f"no digest for {local_date} in the archive")
     # The digest renderer escapes every value from a feed (the same HTML is mailed); the page embeds its body.
-    body = document_body(render(row.content, "html", title=ctx.settings.digest.title))
-    return ctx.page(request, "digest.html.j2", digest=row, body=body)
+    page = render(row.content, "html", title=ctx.settings.digest.title)
+    return ctx.page(request, "digest.html.j2", digest=row, body=document_body(page),
+                    background=document_background(page))  # fmt: skip
 
 
 @router.get("/sources", response_class=HTMLResponse)

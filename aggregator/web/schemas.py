@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# A model that copies a domain object (a dataclass or an ORM row) validates from it, `Model.model_validate(obj)`,
+# and tests/test_schemas.py holds its fields to the object's: a field dropped on one side fails there, not in a 500.
 
 
 class ApiError(BaseModel):
     error: str = Field(description="What is wrong, in one line.")
     pointer: str | None = Field(None, description="For a malformed query: the query and a caret under the problem.")
+    parameter: str | None = Field(None, description="The request parameter at fault, where one is (since, until).")
 
 
 class HitOut(BaseModel):
@@ -41,13 +45,16 @@ class TopicOut(BaseModel):
     topic: str
     label: str
     score: float
-    passed: bool
+    passed: bool = Field(description="The verdict: the reporter's label where there is one, else the model's.")
     method: str
+    model_passed: bool | None = Field(description="The model's own verdict (null: not scored yet).")
     explanation: dict[str, Any] = Field(description="Rule hits, ignored matches and model words, as stored.")
     your_label: bool | None = Field(description="The reporter's answer for this topic, if any.")
 
 
 class OutletItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     item_id: int
     title: str
     url: str
@@ -69,6 +76,8 @@ class StoryOut(BaseModel):
 
 
 class SightingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     source_id: str
     source_name: str
     url: str
@@ -94,6 +103,8 @@ class ItemOut(BaseModel):
 
 
 class DigestSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     local_date: str
     timezone: str
     period_start: datetime
@@ -118,11 +129,13 @@ class VolumeOut(BaseModel):
 
 
 class SourceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     source_id: str
     name: str
     kind: str
     enabled: bool
-    status: str = Field(description="failing, stale, never, ok or disabled.")
+    status: str = Field(description="failing, stale, never, warning, ok or disabled.")
     last_success_at: datetime | None
     last_error: str | None
     error_streak: int
@@ -130,3 +143,4 @@ class SourceOut(BaseModel):
     items_total: int
     avg_latency_ms: int | None
     next_check_at: datetime | None
+    warning: str | None = Field(description="What looks wrong while fetches succeed (guid churn).")

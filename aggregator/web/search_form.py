@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from aggregator.classify.topics import TopicSet
 from aggregator.search.query import QueryError, parse
 
 PER_PAGE = 20
@@ -15,6 +16,11 @@ FILTERS = ("topic", "lang", "source", "tier", "since", "until")
 _VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 Sort = Literal["relevance", "date"]
+
+
+def topic_choices(topics: TopicSet) -> list[tuple[str, str]]:
+    """The topic field's options as (id, label): every topic, then every cross-topic (such as the nexus)."""
+    return [(t.id, t.label) for t in topics.topics] + [(c.id, c.label) for c in topics.cross_topics]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 # The combining marks FTS5's remove_diacritics strips from a Latin letter (kept equal to
-# aggregator.search.query.LATIN_DIACRITICS; migrations do not import the application).
+# aggregator.text.LATIN_DIACRITICS; migrations do not import the application).
 LATIN_DIACRITICS = r"\u0300-\u0304\u0306-\u030c\u030f\u0311\u031b\u0323-\u0328\u032d\u032e\u0330\u0331"
 
 # E'' strings, so the backslashes mean the same whatever standard_conforming_strings says.
