@@ -299,3 +299,21 @@ def test_web_search_page_api_and_volume_know_nexus(beat: Beat) -> None:
         page = c.get("/", params={"topic": "nexus"})
         assert page.status_code == 200 and '<option value="nexus" selected>' in page.text
         assert c.get("/", params={"q": "topic:nexsu"}).status_code == 400
+
+
+def test_since_and_until_are_days_in_the_reporters_zone(db: Database) -> None:
+    """03:00 UTC on the 24th is 21:00 on the 23rd in Mexico City: the reporter's 24th starts six hours later."""
+    with db.session() as session:
+        add_source(session, "alpha")
+        add_item(session, "alpha", "late night cartel report", "x", seen=utc(2026, 11, 24, 3))
+        add_item(session, "alpha", "morning cartel report", "x", seen=utc(2026, 11, 24, 12))
+    mexico = ZoneInfo("America/Mexico_City")
+    with db.session() as session:
+
+        def titles(query: str, zone: ZoneInfo | None = None) -> set[str]:
+            page = search(session, query, limit=50, **({"zone": zone} if zone else {}))
+            return {hit.title for hit in page.hits}
+
+        assert titles("cartel since:2026-11-24") == {"late night cartel report", "morning cartel report"}  # UTC
+        assert titles("cartel since:2026-11-24", mexico) == {"morning cartel report"}
+        assert titles("cartel until:2026-11-23", mexico) == {"late night cartel report"}

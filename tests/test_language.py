@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import select
 
 from aggregator.config.sources import load_sources, parse_sources
@@ -16,9 +18,10 @@ from aggregator.parse.feeds import parse_feed
 from aggregator.parse.language import MIN_LETTERS, item_language, primary
 from aggregator.parse.sanitize import clean_html_to_text
 from aggregator.search.hits import search
-from aggregator.store.database import Database
+from aggregator.store.database import Database, migrate
 from tests import feedgen
 from tests.crawling import catalog, fast_settings, lines_by_source, run, source
+from tests.digestdata import add_item, add_source, utc
 from tests.httpserver import Reply, TestServer
 from tests.shared_fixtures import fixtures_root
 from tests.test_cli import agg
@@ -228,3 +231,25 @@ def test_preload_and_a_caller_share_one_model() -> None:
     assert item_language(NAVOLATO_TITLE, clean_html_to_text(NAVOLATO), "en") == "es"  # waits for the load, if needed
     thread.join(timeout=60)
     assert not thread.is_alive() and language._loaded.cache_info().currsize == 1
+
+
+def test_migration_0008_gives_stored_items_their_own_language(db_url: str) -> None:
+    """Items stored before per-item detection carry their source's language; the migration mends them."""
+    db = Database(db_url)
+    with db.session() as session:
+        add_source(session, "blog")
+        spanish = add_item(
+            session, "blog", NAVOLATO_TITLE, clean_html_to_text(NAVOLATO), seen=utc(2026, 11, 20, 12), language="en"
+        )
+        english = add_item(session, "blog", NOGALES_TITLE, clean_html_to_text(NOGALES), seen=utc(2026, 11, 20, 13),
+                           language="en")  # fmt: skip
+    config = Config()
+    config.set_main_option("script_location", "aggregator.models:migrations")
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.stamp(config, "0007")
+    migrate(db.engine)
+    with db.session() as session:
+        languages = {item_id: session.get(Item, item_id).language for item_id in (spanish, english)}  # type: ignore[union-attr]
+    db.close()
+    assert languages == {spanish: "es", english: "en"}

@@ -96,11 +96,11 @@ def test_the_date_inputs_are_text_in_the_reporters_zone(client: httpx.Client) ->
         assert re.fullmatch(field.get("pattern"), "2026-06-02") and not re.fullmatch(field.get("pattern"), "06/02/2026")
         (note,) = tree.xpath(f"//*[@id='{field.get('aria-describedby')}']")
         assert "America/Mexico_City" in note.text_content()  # settings.timezone, not the browser's
-    # The search form's since/until are the query language's, UTC days: it says so rather than follow the browser.
+    # The search form's since/until become the query language's since:/until:, days in the reporter's zone too.
     search = html.fromstring(client.get("/").text)
     (field,) = search.xpath("//input[@name='since']")
     assert field.get("type") == "text"
-    assert "UTC" in search.xpath(f"//*[@id='{field.get('aria-describedby')}']")[0].text_content()
+    assert "America/Mexico_City" in search.xpath(f"//*[@id='{field.get('aria-describedby')}']")[0].text_content()
 
 
 def test_the_digest_page_takes_the_newsletters_background(client: httpx.Client) -> None:

@@ -36,7 +36,7 @@ def export(obj: Context, query: str | None, fmt: str, since: datetime | None, ou
     db = obj.database()
     with query_errors(), db.session() as session:
         # A bad query fails here, before any output.
-        rows = iter_items(session, since=since_utc, query=query, topics=query_topics(obj))
+        rows = iter_items(session, since=since_utc, query=query, topics=query_topics(obj), zone=obj.settings.zone)
         if fmt == "parquet":
             assert out_path is not None
             count = write_parquet(rows, out_path)

@@ -54,7 +54,10 @@ def search(obj: Context, query: str, sort: str, limit: int, offset: int, fmt: st
     """
     db = obj.database()
     with query_errors(), db.session() as session:
-        page = run_search(session, query, sort=cast(Sort, sort), limit=limit, offset=offset, topics=query_topics(obj))
+        page = run_search(
+            session, query, sort=cast(Sort, sort), limit=limit, offset=offset, topics=query_topics(obj),
+            zone=obj.settings.zone,
+        )  # fmt: skip
     db.close()
     if fmt == "table":
         _printtable(obj, page, query, sort, offset)

@@ -6,7 +6,7 @@ import csv
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +36,12 @@ ROW_GROUP = 5000
 
 
 def iter_items(
-    session: Session, *, since: datetime | None = None, query: str | None = None, topics: TopicSet | None = None
+    session: Session,
+    *,
+    since: datetime | None = None,
+    query: str | None = None,
+    topics: TopicSet | None = None,
+    zone: tzinfo = UTC,
 ) -> Iterator[dict[str, Any]]:
     """Items as plain dicts (times as aware UTC datetimes), in id order, one batch in memory at a time.
 
@@ -45,15 +50,15 @@ def iter_items(
     cross-topics each item has, as search hits do. The first batch is read at once, so that a malformed query
     (QueryError) or a database error is raised here, before the caller has written a header or created a file.
     """
-    rows = _stream(session, since, query, topics)
+    rows = _stream(session, since, query, topics, zone)
     first = next(rows, None)
     return itertools.chain([] if first is None else [first], rows)
 
 
 def _stream(
-    session: Session, since: datetime | None, query: str | None, topics: TopicSet | None
+    session: Session, since: datetime | None, query: str | None, topics: TopicSet | None, zone: tzinfo
 ) -> Iterator[dict[str, Any]]:
-    batches = _every_item(session, since) if query is None else _matching_items(session, query, since, topics)
+    batches = _every_item(session, since) if query is None else _matching_items(session, query, since, topics, zone)
     for batch in batches:
         yield from _rows(session, batch, topics)
         session.expunge_all()
@@ -74,10 +79,10 @@ def _every_item(session: Session, since: datetime | None) -> Iterator[list[Item]
 
 
 def _matching_items(
-    session: Session, query: str, since: datetime | None, topics: TopicSet | None
+    session: Session, query: str, since: datetime | None, topics: TopicSet | None, zone: tzinfo
 ) -> Iterator[list[Item]]:
     # Ids straight from the search plan (keyset over the full-text matches), then the items: no hits, no snippets.
-    compiled = prepare(session, parse(query), topics)
+    compiled = prepare(session, parse(query), topics, zone)
     for ids in stream_ids(session, compiled, "id", BATCH):
         batch = select(Item).where(Item.id.in_(ids)).order_by(Item.id)
         if since is not None:

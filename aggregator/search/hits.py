@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Select, func, select
@@ -89,6 +89,7 @@ def search(
     limit: int = 20,
     offset: int = 0,
     topics: TopicSet | None = None,
+    zone: tzinfo = UTC,
 ) -> SearchPage:
     """Run a query; raise QueryError for a malformed one (or one naming an unknown source, topic or language).
 
@@ -100,7 +101,7 @@ def search(
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ValueError(f"limit must be 1..{MAX_LIMIT} and offset >= 0 (got {limit}, {offset})")
     query = parse(query_text)
-    compiled = prepare(session, query, topics)
+    compiled = prepare(session, query, topics, zone)
     try:
         found = find(session, compiled, sort, limit, offset)
         hits = _hits(session, found.page, query, topics, snippets=True)
@@ -116,6 +117,7 @@ def iter_matches(
     sort: Literal["date", "id"] = "date",
     batch: int = 5000,
     topics: TopicSet | None = None,
+    zone: tzinfo = UTC,
 ) -> Iterator[Hit]:
     """Every match, newest first (`date`) or in storage order (`id`), as hits without snippets or scores."""
     if sort not in ("date", "id"):
@@ -123,7 +125,7 @@ def iter_matches(
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
     query = parse(query_text)
-    compiled = prepare(session, query, topics)
+    compiled = prepare(session, query, topics, zone)
     try:
         for ids in stream_ids(session, compiled, sort, batch):
             yield from _hits(session, [(i, None) for i in ids], query, topics, snippets=False)
@@ -134,10 +136,11 @@ def iter_matches(
 # --- checks before running ------------------------------------------------------------------------------------
 
 
-def prepare(session: Session, query: Query, topics: TopicSet | None = None) -> Compiled:
-    """The query compiled for the session's database, after checking the sources, topics and languages it names."""
+def prepare(session: Session, query: Query, topics: TopicSet | None = None, zone: tzinfo = UTC) -> Compiled:
+    """The query compiled for the session's database, after checking the sources, topics and languages it names;
+    `since:`/`until:` days are days in `zone` (the reporter's)."""
     _check_names(session, query, topics)
-    return compile_query(query, session.get_bind().dialect.name, cross_topics(topics))
+    return compile_query(query, session.get_bind().dialect.name, cross_topics(topics), zone)
 
 
 def cross_topics(topics: TopicSet | None) -> CrossTopics:

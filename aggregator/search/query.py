@@ -65,7 +65,8 @@ class Story:
 
 @dataclass(frozen=True)
 class Since:
-    """since:2024-01-01: dated at or after `at` (UTC midnight of that day, month or year)."""
+    """since:2024-01-01: dated at or after `at`, the start of that day, month or year (UTC midnight here; compiling
+    moves it to the reporter's zone, see aggregator.search.sql.compile_query)."""
 
     at: datetime
     column: int = field(default=0, compare=False)
@@ -73,7 +74,8 @@ class Since:
 
 @dataclass(frozen=True)
 class Until:
-    """until:2024-12-31: dated before `before`, the UTC midnight that ends that day (so the day is included)."""
+    """until:2024-12-31: dated before `before`, the midnight that ends that day (so the day is included; UTC here,
+    the reporter's zone once compiled)."""
 
     before: datetime
     column: int = field(default=0, compare=False)

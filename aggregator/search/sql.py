@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import reduce
 from typing import Any
 
@@ -104,10 +104,11 @@ class Compiled:
         return ts_query(self.text)
 
 
-def compile_query(query: Query, dialect: str, cross: CrossTopics | None = None) -> Compiled:
+def compile_query(query: Query, dialect: str, cross: CrossTopics | None = None, zone: tzinfo = UTC) -> Compiled:
     """Split the query into its words, indexed filters and other conditions, for `dialect` (sqlite | postgresql).
 
     `topic:` names a topic, or one of the `cross` topics: the items that passed every topic it requires.
+    `since:` and `until:` name days (months, years) in `zone`, the reporter's: they start at its midnight.
     """
     compiled = Compiled(dialect)
     bounds = query.score_bounds
@@ -119,8 +120,8 @@ def compile_query(query: Query, dialect: str, cross: CrossTopics | None = None) 
     conjuncts: list[Node] = list(query.root.children) if isinstance(query.root, And) else [query.root]
     words, conjuncts = _words_and_rest(conjuncts)
     compiled.text = words
-    since = [c.at for c in conjuncts if isinstance(c, Since)]
-    until = [c.before for c in conjuncts if isinstance(c, Until)]
+    since = [_midnight_in(c.at, zone) for c in conjuncts if isinstance(c, Since)]
+    until = [_midnight_in(c.before, zone) for c in conjuncts if isinstance(c, Until)]
     if since or until:
         compiled.components.append(_dates(max(since) if since else None, min(until) if until else None, dialect))
     for node in conjuncts:
@@ -154,6 +155,15 @@ def plain(column: Any, dialect: str) -> ColumnElement[Any]:
     if dialect != "sqlite":
         return column  # type: ignore[no-any-return]
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+
+def _midnight_in(utc_midnight: datetime, zone: tzinfo) -> datetime:
+    """The parser's UTC midnight of a day, moved to that day's midnight in `zone` (as UTC)."""
+    try:
+        day = utc_midnight.astimezone(UTC)
+        return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 in a zone that would move it out of range
+        return utc_midnight
 
 
 def _dates(since: datetime | None, until: datetime | None, dialect: str) -> Component:

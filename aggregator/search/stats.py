@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -75,7 +75,7 @@ def volume(
     start, end = _instant(since, zone, end=False), _instant(until, zone, end=True)
     label = _labeller(by, zone)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for slot, key, count in _grouped(session, query_text, per, start, end, topics):
+    for slot, key, count in _grouped(session, query_text, per, start, end, topics, zone):
         counts[_key(per, key)][label(slot)] += count
     first = label_of(start, by, zone) if start is not None else None
     last = label_of(end - timedelta(microseconds=1), by, zone) if end is not None else None
@@ -140,6 +140,7 @@ def _grouped(
     start: datetime | None,
     end: datetime | None,
     topics: TopicSet | None,
+    zone: tzinfo,
 ) -> Iterator[tuple[int, Any, int]]:
     dialect = session.get_bind().dialect.name
     slot = _slot(dialect).label("slot")
@@ -147,7 +148,7 @@ def _grouped(
     if per is not None:
         keys.append({"topic": ItemTopic.topic, "source": Item.source_id, "lang": Item.language}[per])
     # The same matching as search() and export (FTS5 or tsvector for words, SQL for filters), and the same errors.
-    compiled = prepare(session, parse(query_text), topics) if query_text is not None else Compiled(dialect)
+    compiled = prepare(session, parse(query_text), topics, zone) if query_text is not None else Compiled(dialect)
     # Filter on the date each item is counted under, so no item is left out of a period it is counted in.
     counted = _counted_date(dialect)
     dated: list[ColumnElement[bool]] = []

@@ -47,7 +47,7 @@ def api_search(
     if form.empty:
         raise HTTPException(400, "search: give a query (q) or at least one filter")
     text = form.query_text()
-    page = search(session, text, sort=form.sort, limit=limit, offset=offset, topics=ctx.topics)
+    page = search(session, text, sort=form.sort, limit=limit, offset=offset, topics=ctx.topics, zone=ctx.settings.zone)
     hits = [
         HitOut(
             item_id=h.item_id, title=h.title, url=h.url, source_id=h.source_id, language=h.language,

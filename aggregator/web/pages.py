@@ -65,7 +65,10 @@ def search_page(
         return ctx.page(request, "search.html.j2", **values)
     try:
         text = form.query_text()
-        result = search(session, text, sort=form.sort, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, topics=ctx.topics)
+        result = search(
+            session, text, sort=form.sort, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, topics=ctx.topics,
+            zone=ctx.settings.zone,
+        )  # fmt: skip
     except QueryError as exc:
         # A malformed query is the researcher's to fix: the page says where, with the form still filled in.
         return ctx.page(request, "search.html.j2", status_code=400, **(values | {"error": exc}))
