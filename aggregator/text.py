@@ -1,4 +1,4 @@
-"""Text normalisation: one accent stripper, a named fold for each use (rules, index, story words), visible controls."""
+"""Text normalisation: an accent stripper, a fold for each use (rules, index, stories), visible controls, BOMs."""
 
 from __future__ import annotations
 
@@ -110,3 +110,13 @@ def show_controls_in_template(value: object) -> object:
         shown = show_controls(value)
         return value if shown == value else type(value)(shown)
     return value
+
+
+# Byte-order marks, longest first where one is the prefix of another (OPML decoding uses these too).
+BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from aggregator.crawl.discovery import FeedLink, candidate_urls, feed_key, feed_links, http_url, sniff
+from aggregator.crawl.discovery import FeedLink, candidate_urls, feed_links, sniff
 from aggregator.errors import ConfigError
+from aggregator.store.urls import feed_key, http_url
 from tests.shared_fixtures import fixtures_root
 
 ROOT = fixtures_root()

@@ -11,8 +11,8 @@ from lxml import etree
 
 from aggregator.config.opml import OpmlFeed, export_opml, parse_opml
 from aggregator.config.sources import load_sources
-from aggregator.crawl.discovery import feed_key
 from aggregator.errors import ParseError
+from aggregator.store.urls import feed_key
 from tests.shared_fixtures import fixtures_root
 
 DATA = Path(__file__).parent / "data" / "opml"

@@ -17,9 +17,9 @@ from aggregator.config.opml import export_opml, parse_opml
 from aggregator.config.settings import describe_validation_error
 from aggregator.config.source_file import append_source
 from aggregator.config.sources import AUTO, Confidence, SourceConfig, Tier, language_code, source_id_for, source_ids
-from aggregator.crawl.discovery import feed_key
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.services.context import Context
+from aggregator.store.urls import feed_key
 
 
 @click.command("import-opml")

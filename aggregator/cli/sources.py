@@ -22,7 +22,6 @@ from aggregator.cli.output import fmt_time, one_line, report_problems, table
 from aggregator.config.settings import describe_validation_error
 from aggregator.config.source_file import append_source, set_enabled
 from aggregator.config.sources import SourceCatalog, SourceConfig, Tier, language_code, source_id_for, source_ids
-from aggregator.crawl.discovery import feed_key, http_url
 from aggregator.crawl.health import source_health
 from aggregator.crawl.state import sync_sources
 from aggregator.crawl.trial import discover, fetcher, try_source
@@ -31,7 +30,7 @@ from aggregator.models import Sighting
 from aggregator.parse.entry import Entry
 from aggregator.parse.sanitize import clean_html_to_text
 from aggregator.services.context import Context
-from aggregator.store.urls import guid_key
+from aggregator.store.urls import feed_key, guid_key, http_url
 
 if TYPE_CHECKING:
     from aggregator.classify.classifier import Classifier

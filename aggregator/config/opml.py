@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from lxml import etree
 from lxml.html import HTMLParser
 
-from aggregator.crawl.discovery import BOMS, feed_key, http_url
 from aggregator.errors import ParseError
+from aggregator.store.urls import feed_key, http_url
+from aggregator.text import BOMS
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from tomlkit.toml_document import TOMLDocument
 
 from aggregator.config.settings import describe_validation_error
 from aggregator.config.sources import SourceConfig, parse_sources
-from aggregator.crawl.discovery import feed_key
 from aggregator.errors import ConfigError
+from aggregator.store.urls import feed_key
 
 _FIELD_ORDER = tuple(SourceConfig.model_fields)
 

@@ -6,14 +6,15 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from lxml import etree
 from lxml.html import HTMLParser, document_fromstring
 
 from aggregator.errors import ConfigError
 from aggregator.network import registrable_domain
-from aggregator.store.urls import url_key
+from aggregator.store.urls import feed_key, http_url
+from aggregator.text import BOMS
 
 # Declared types that mean "this is a feed" on their own.
 _FEED_TYPES = {
@@ -43,7 +44,6 @@ _FEEDISH_QUERY = re.compile(
 )
 # "Subscribe in Feedly" buttons carry the site's feed inside their own URL; they are not the site's feed.
 _READER_HOSTS = re.compile(r"(?:^|\.)(?:feedly\.com|inoreader\.com|newsblur\.com|netvibes\.com|bloglines\.com)$")
-_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid|_ga)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,43 +54,6 @@ class FeedLink:
     title: str | None = None
     type: str | None = None
     advertised: bool = True
-
-
-def http_url(raw: str | None, base: str | None = None) -> str | None:
-    """`raw` as an absolute http(s) URL (resolved against `base`; `feed:` URLs unwrapped), else None."""
-    if not raw:
-        return None
-    url = raw.strip()
-    # feed://host/path and feed:https://host/path are the old "subscribe" scheme: the feed is plain HTTP.
-    if url.lower().startswith("feed:"):
-        url = url[5:]
-        url = url if url.lower().startswith(("http://", "https://")) else "http:" + url
-    try:
-        # urljoin and urlsplit raise ValueError on junk such as "http://[not-an-ip]/" found in real pages.
-        url = urljoin(base, url) if base else url
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url
-
-
-def feed_key(url: str) -> str | None:
-    """Dedupe key for a feed URL: `url_key`, but the query is kept.
-
-    url_key drops most query parameters (it is built for article URLs), yet for feeds they often choose the feed:
-    `?feed=rss2`, `news/rss?type=press_release`, `videos.xml?channel_id=...`. Only tracking parameters are dropped.
-    """
-    key = url_key(url)
-    if key is None or key.startswith("sha256:"):
-        return key
-    try:
-        query = urlsplit(url.strip()).query
-    except ValueError:
-        return key
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not _TRACKING.match(k)]
-    return key.split("?", 1)[0] + ("?" + urlencode(sorted(kept)) if kept else "")
 
 
 def feed_links(html: bytes, base_url: str) -> list[FeedLink]:
@@ -240,14 +203,6 @@ _HTML_ELEMENTS = {
 }  # fmt: skip
 _RSS_RDF = ("purl.org/rss/1.0", "my.netscape.com/rdf/simple/0.9")
 _JSON_FEED_VERSION = re.compile(r'"version"\s*:\s*"https?:(?:\\?/){2}jsonfeed\.org(?:\\?/)version', re.IGNORECASE)
-# Byte-order marks, longest first where one is the prefix of another (OPML decoding uses these too).
-BOMS = (
-    (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
 _BOMS = BOMS + (
     (b"<\x00\x00\x00", "utf-32-le"),  # no BOM: the first '<' shows the width and byte order
     (b"\x00\x00\x00<", "utf-32-be"),

@@ -12,13 +12,14 @@ from w3lib.encoding import html_to_unicode
 
 from aggregator.config.settings import Settings
 from aggregator.config.sources import Kind, SourceConfig
-from aggregator.crawl.discovery import candidate_urls, feed_key, feed_links, sniff
+from aggregator.crawl.discovery import candidate_urls, feed_links, sniff
 from aggregator.crawl.probe import ProbeResult, probe
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.parse.entry import Entry
 from aggregator.parse.feeds import parse_feed
 from aggregator.parse.listings import parse_listing
 from aggregator.parse.sitemaps import parse_sitemap
+from aggregator.store.urls import feed_key
 
 MAX_ADVERTISED = 8  # feed links of one page worth fetching; pages list their main feed first
 MAX_CHILD_SITEMAPS = 3  # as spiders.sources: the newest children of a sitemap index

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import re
-from urllib.parse import SplitResult, parse_qsl, quote, unquote_plus, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote_plus, urlencode, urljoin, urlsplit
 
 MAX_KEY = 700
 # Redirectors wrapped in redirectors (an alert linking a news search result) are unwrapped this many times.
@@ -248,3 +248,40 @@ def _read_varint(data: bytes, position: int) -> tuple[int | None, int]:
 def _skip_varint(data: bytes, position: int) -> int | None:
     value, position = _read_varint(data, position)
     return None if value is None else position
+
+
+def http_url(raw: str | None, base: str | None = None) -> str | None:
+    """`raw` as an absolute http(s) URL (resolved against `base`; `feed:` URLs unwrapped), else None."""
+    if not raw:
+        return None
+    url = raw.strip()
+    # feed://host/path and feed:https://host/path are the old "subscribe" scheme: the feed is plain HTTP.
+    if url.lower().startswith("feed:"):
+        url = url[5:]
+        url = url if url.lower().startswith(("http://", "https://")) else "http:" + url
+    try:
+        # urljoin and urlsplit raise ValueError on junk such as "http://[not-an-ip]/" found in real pages.
+        url = urljoin(base, url) if base else url
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def feed_key(url: str) -> str | None:
+    """Dedupe key for a feed URL: `url_key` with the query as given (tracking parameters aside), not unwrapped.
+
+    Query parameters often choose the feed (`?feed=rss2`, `news/rss?type=press_release`, `videos.xml?channel_id=`),
+    and a feed URL that looks like a redirector is a feed of its own.
+    """
+    key = url_key(url)
+    if key is None or key.startswith("sha256:"):
+        return key
+    try:
+        query = urlsplit(url.strip()).query
+    except ValueError:
+        return key
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not is_tracking_param(k)]
+    return key.split("?", 1)[0] + ("?" + urlencode(sorted(kept)) if kept else "")
