@@ -13,6 +13,7 @@ import click
 from aggregator.classify.evaluation import cross_validate, known_labels, label_problems
 from aggregator.classify.evaluation import evaluate as run_evaluation
 from aggregator.classify.examples import load_records, seed_examples
+from aggregator.classify.suggest import suggest_labels
 from aggregator.classify.tagging import (
     add_label,
     classifier_dir,
@@ -42,12 +43,26 @@ def topics(obj: Context) -> None:
 
 
 @click.command()
-@click.argument("item_id", type=int)
-@click.option("--topic", "-t", required=True, help="Topic id from topics.toml.")
+@click.argument("item_id", type=int, required=False)
+@click.option("--topic", "-t", help="Topic id from topics.toml.")
 @click.option("--yes/--no", "value", default=None, help="The item is / is not about the topic (one is required).")
+@click.option(
+    "--suggest",
+    type=click.IntRange(1, 500),
+    metavar="N",
+    help="List the N items whose labels would teach the classifier most (with --topic: for that topic).",
+)
 @pass_ctx
-def label(obj: Context, item_id: int, topic: str, value: bool | None) -> None:
-    """Record whether ITEM_ID is about a topic; its tag follows at once, and `aggregator train` learns from it."""
+def label(obj: Context, item_id: int | None, topic: str | None, value: bool | None, suggest: int | None) -> None:
+    """Record whether ITEM_ID is about a topic; its tag follows at once, and `aggregator train` learns from it.
+
+    With --suggest N, list the items the classifier is least sure of instead, across topics and languages.
+    """
+    if suggest is not None:
+        _suggest(obj, suggest, topic)
+        return
+    if item_id is None or topic is None:
+        raise click.UsageError("give ITEM_ID and --topic (or --suggest N for items worth labelling)")
     if value is None:  # click would name only --yes as missing
         raise click.UsageError(f"say --yes or --no: is item {item_id} about {topic}?")
     topic_set = obj.topics()
@@ -188,3 +203,32 @@ def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) ->
     )
     if not records:
         sys.exit(1)
+
+
+def _suggest(obj: Context, n: int, topic: str | None) -> None:
+    topic_set = obj.topics()
+    wanted = [topic] if topic else [t.id for t in topic_set.topics]
+    unknown = [t for t in wanted if t not in topic_set.ids]
+    if unknown:
+        raise click.UsageError(f"unknown topic {unknown[0]!r} (topics.toml has {', '.join(topic_set.ids)})")
+    db = obj.database()
+    with db.session() as session:
+        found = suggest_labels(session, wanted, n)
+    db.close()
+    if not found:
+        click.echo("nothing to suggest: no tagged item is waiting for a label")
+        return
+    rows = [
+        [
+            str(s.item_id),
+            s.topic,
+            f"{s.score:.2f}",
+            f"{s.threshold:.2f}",
+            s.language or "?",
+            terminal_safe(s.title)[:70],
+        ]
+        for s in found
+    ]
+    click.echo(table(rows, ["item", "topic", "score", "threshold", "lang", "title"]))
+    first = found[0]
+    click.echo(f"answer with: aggregator label {first.item_id} --topic {first.topic} --yes (or --no)")
