@@ -12,6 +12,7 @@ from aggregator.classify.examples import load_records, seed_examples
 from aggregator.classify.rules import RuleEngine
 from aggregator.classify.topics import load_topics
 from tests.shared_fixtures import fixtures_root
+from tests.test_classifier import show, tagged
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DEV = REPO / "tests" / "data" / "real_dev.jsonl"
@@ -30,17 +31,6 @@ def clf() -> Classifier:
 
 def rules(title: str, text: str = "", lang: str | None = None) -> set[str]:
     return {t for t, r in ENGINE.score(title, text, lang).items() if r.passed}
-
-
-def tagged(clf: Classifier, title: str, text: str = "", lang: str | None = None) -> set[str]:
-    return {t for t, r in clf.predict([{"title": title, "text": text, "lang": lang}])[0].items() if r.passed}
-
-
-def show(name: str, result: dict) -> None:
-    per = ", ".join(
-        f"{t} P={v['precision']:.3f} R={v['recall']:.3f} F1={v['f1']:.3f}" for t, v in result["per_topic"].items()
-    )
-    print(f"\n{name}: macro-F1 {result['macro_f1']:.4f}, micro-F1 {result['micro_f1']:.4f} ({per})")
 
 
 # --- the real development set -------------------------------------------------------------------------------------
