@@ -1,0 +1,21 @@
+"""Watches and their delivery log (issue #14): reserved, filled in by the watches work.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-01 22:30:00
+"""
+
+from __future__ import annotations
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

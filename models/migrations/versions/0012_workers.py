@@ -1,0 +1,21 @@
+"""Distributed crawl workers seen (issue #16): reserved, filled in by the distributed work.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01 22:30:00
+"""
+
+from __future__ import annotations
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
