@@ -1,10 +1,12 @@
 """Crawl benchmark: N local feeds x M items through the whole crawl into SQLite, against bare feedparser.
 
-    python bench/crawl.py [--feeds 500] [--items 50]
+    python bench/crawl.py [--feeds 500] [--items 50] [--entities]
 
 Prints items/s end to end, CPU seconds per 1,000 items and peak memory of the crawl process, the time to
 re-crawl every feed when nothing changed (304, and same body without validators), and in the same run the
-throughput of bare `feedparser.parse` on the same bytes (the baseline).
+throughput of bare `feedparser.parse` on the same bytes (the baseline). With --entities, it also crawls the
+same feeds twice more, tagging topics in both, with entity matching (the shipped entities.toml) on and off, and
+prints the CPU per item of each and their ratio (issue #14's budget: entities and watches under 1.2x).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--entities", action="store_true", help="Also measure entity matching, on against off.")
     args = parser.parse_args()
     total = args.feeds * args.items
     with TestServer() as server, tempfile.TemporaryDirectory() as tmp:
@@ -158,6 +161,42 @@ def main() -> None:
             how = "304 Not Modified" if variant == "etag" else "same body, no validators"
             print(f"re-crawl ({how}): {wall:5.2f} s wall for {args.feeds} feeds, {cpu:.2f} CPU s")
             db.close()
+        if args.entities:
+            entity_cost(server.base, Path(tmp), args.feeds, total, crawl, repo_config)
+
+
+def entity_cost(base: str, tmp: Path, feeds: int, total: int, crawl: CrawlSettings, repo_config: Path) -> None:
+    """CPU per item of a tagging crawl with the shipped entities and with none (an empty entities.toml), in turn."""
+    import shutil
+
+    from aggregator.classify.tagging import load_classifier
+    from aggregator.classify.topics import load_topics
+
+    off = tmp / "no-entities"
+    off.mkdir()
+    for name in ("settings.toml", "topics.toml"):
+        shutil.copyfile(repo_config / name, off / name)
+    (off / "entities.toml").write_text("", encoding="utf-8")
+    cost = {}
+    for label, config in (("off", off), ("on", repo_config), ("off again", off), ("on again", repo_config)):
+        settings = Settings(data_dir=f"{tmp}/ent-{label}", crawl=crawl)
+        settings.config_dir = config
+        load_classifier(settings, load_topics(config))
+        toml = "".join(
+            f'[[source]]\nid = "p{n}"\nname = "B{n}"\nkind = "feed"\nurl = "{base}/plain/{n}"\n'
+            'language = "en"\ntier = "news"\n'
+            for n in range(feeds)
+        )
+        db = Database(f"sqlite:///{tmp}/ent-{label.replace(' ', '-')}.sqlite")
+        _, cpu = crawl_once(db, settings, parse_sources(toml, Path("bench.toml")), None)
+        db.close()
+        cost[label] = cpu / total * 1000
+        print(f"tagging crawl, entity matching {label:9}: {cost[label]:.2f} CPU s per 1,000 items")
+    off_cpu, on_cpu = (cost["off"] + cost["off again"]) / 2, (cost["on"] + cost["on again"]) / 2
+    print(
+        f"entity matching costs {on_cpu - off_cpu:+.2f} CPU s per 1,000 items: {on_cpu / off_cpu:.3f}x the crawl "
+        "without it (mean of two runs each, interleaved)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ class StorePipeline:
         self.articles_queued = 0
         # Loaded on the first items to tag (a re-crawl of unchanged feeds never pays for it); False once it failed.
         self.classifier: Any = None
+        self.entity_matcher: Any = None  # the same, for entities.toml
         self.last_flush = time.monotonic()
         self.rng = random.Random()
 
@@ -155,6 +156,7 @@ class StorePipeline:
                 self._store_report(report)
             return
         self._tag([i for r in results for i in (*r.new_ids, *r.updated_ids)])
+        self._match_entities([i for r in results for i in (*r.new_ids, *r.updated_ids)])
         for report, result in zip(reports, results, strict=True):
             self._after_store(report, result)
 
@@ -204,6 +206,7 @@ class StorePipeline:
                 self._crash(report.source_id, f"store: {error_line(exc)}")
                 return
         self._tag([*result.new_ids, *result.updated_ids])
+        self._match_entities([*result.new_ids, *result.updated_ids])
         self._after_store(report, result)
 
     def _tag(self, item_ids: list[int]) -> None:
@@ -220,6 +223,29 @@ class StorePipeline:
         except Exception as exc:  # a classifier problem must cost tags, not the crawl
             log.warning("classify: tagging disabled for this crawl: %s", exc)
             self.classifier = False
+
+    def _match_entities(self, item_ids: list[int]) -> None:
+        """Store the entities named in freshly stored items. Never fails the crawl: the parent catches up after it."""
+        if not item_ids or self.entity_matcher is False or self.db is None:
+            return
+        try:
+            # Here, not at the top: as for the classifier, a crawl that stores nothing never builds the matcher.
+            from aggregator.classify.entities import matcher_for
+            from aggregator.classify.entity_tagging import match_items, sync_entities
+            from aggregator.config.entities import load_entities
+
+            if self.entity_matcher is None:
+                entities = load_entities(Path(self.settings.config_dir))
+                with self.db.session() as session:
+                    sync_entities(session, entities)
+                self.entity_matcher = matcher_for(entities)
+            if not self.entity_matcher.ids:
+                return  # an empty entities.toml: nothing to find (the parent's catch-up still marks the items)
+            with self.db.session() as session:
+                match_items(session, self.entity_matcher, item_ids, now=datetime.now(UTC))
+        except Exception as exc:  # an entities.toml problem must cost mentions, not the crawl
+            log.warning("entities: matching disabled for this crawl: %s", exc)
+            self.entity_matcher = False
 
     def _load_classifier(self) -> Any:
         # Here, not at the top: the classifier (numpy and all) is loaded only when a crawl has items to tag.
@@ -250,6 +276,7 @@ class StorePipeline:
             log.error("store: article %s of %s: %s", item.item_id, item.source_id, exc)
         else:
             self._tag([kept])  # the full text says more than the teaser it was first tagged on
+            self._match_entities([kept])
         self._emit({"event": "article", "source_id": item.source_id, "ok": True})
 
     def _article_failed(self, item: Any) -> None:

@@ -335,4 +335,4 @@ def test_fuzz_only_query_errors_escape() -> None:
 
 
 def test_known_filters_are_the_documented_ones() -> None:
-    assert FILTERS == ("topic", "source", "lang", "tier", "since", "until", "score", "story")
+    assert FILTERS == ("topic", "source", "lang", "tier", "since", "until", "score", "story", "entity")

@@ -15,12 +15,14 @@ from sqlalchemy import inspect
 from aggregator.crawl.health import SourceHealth
 from aggregator.models import Digest, Item, Story
 from aggregator.search.hits import Hit
+from aggregator.store.entities import ItemEntity
 from aggregator.web import schemas
 from aggregator.web.item_view import Seen, Sibling, TopicVerdict
 from aggregator.web.schemas import (
     ApiError,
     DigestOut,
     DigestSummaryOut,
+    EntityOut,
     HitOut,
     ItemOut,
     OutletItemOut,
@@ -70,6 +72,7 @@ MIRRORS = [
     Mirror(HitOut, Hit, added=frozenset({"snippet_html"})),
     Mirror(OutletItemOut, Sibling),
     Mirror(SightingOut, Seen),
+    Mirror(EntityOut, ItemEntity),
     Mirror(SourceOut, SourceHealth),
     Mirror(
         TopicOut,
@@ -83,7 +86,7 @@ MIRRORS = [
         ItemOut,
         Item,
         hidden=ITEM_INTERNALS,
-        added=frozenset({"source_name", "topics", "story", "sightings"}),
+        added=frozenset({"source_name", "topics", "story", "sightings", "entities"}),
     ),
     Mirror(DigestSummaryOut, Digest, hidden=frozenset({"id", "content", "message_id", "sent_to"})),
     Mirror(DigestOut, Digest, hidden=frozenset({"id", "message_id", "sent_to"})),

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "crawl": ("aggregator.cli.crawl", "crawl", "Crawl the sources that are due (or the named ones) once."),
     "demo": ("aggregator.cli.demo", "demo", "Run the whole pipeline offline on sample outlets served from 127.0.0.1."),
     "digest": ("aggregator.cli.digest", "digest", "Build the digest of the stories first seen since the previous one."),
+    "entities": ("aggregator.cli.entities", "entities", "List the most mentioned entities, with their item counts."),
     "evaluate": ("aggregator.cli.topics", "evaluate", "Measure the classifier on labelled data."),
     "explain": ("aggregator.cli.topics", "explain", "Show why ITEM_ID has (or lacks) each topic."),
     "export": ("aggregator.cli.export", "export", "Export every stored item, or those matching QUERY."),

@@ -24,7 +24,7 @@ BAR = 40  # characters of the longest bar in a table without --per
 @click.argument("query", required=False)
 @click.option("--by", type=click.Choice(BY), default="day", show_default=True,
               help="Period: local day (2026-11-24), ISO week (2026-W48) or month (2026-11).")  # fmt: skip
-@click.option("--per", type=click.Choice(PER), help="One series per topic (passed tags), source or language.")
+@click.option("--per", type=click.Choice(PER), help="One series per topic (passed tags), source, language or entity.")
 @click.option("--since", callback=parse_day, metavar="YYYY-MM-DD",
               help="First local day counted (default: the first item).")  # fmt: skip
 @click.option("--until", callback=parse_day, metavar="YYYY-MM-DD",

@@ -22,6 +22,7 @@ from aggregator.models import Source as SourceRow
 from aggregator.parse.dates import SAFE_MAX, SAFE_MIN
 from aggregator.parse.sanitize import html_to_text
 from aggregator.store.digests import digest_on
+from aggregator.store.entities import entity_rows, story_entity_ids
 from aggregator.stories.store import event_time, item_body
 
 FORMAT_VERSION = 1
@@ -247,6 +248,7 @@ def build_content(
             entries.append({"story": story.id, "rank": round(rank, 4), "full": first_here})
         over_limit += sum(1 for _, s in ranked[limit:] if s.id not in shown)
         out_sections.append({**section, "stories": entries, "left_out": max(0, len(ranked) - limit)})
+    _add_entities(session, shown)
     untagged = [s for s in stories.values() if not s.topics]
     # Stories cut by a section's limit and shown in no other section are left out too.
     left_out_ids = {s.id for s in stories.values() if s.id not in shown}
@@ -270,6 +272,14 @@ def build_content(
         },
         "see_all": f"aggregator digest --date {period.local_date.isoformat()} --all --format txt",
     }
+
+
+def _add_entities(session: Session, shown: dict[int, dict[str, Any]]) -> None:
+    """Each shown story's entities (entities.toml), the most named first: id and name."""
+    named = story_entity_ids(session, list(shown))
+    known = entity_rows(session)
+    for story_id, entry in shown.items():
+        entry["entities"] = [{"id": e, "name": known[e].name if e in known else e} for e in named.get(story_id, [])]
 
 
 def _rank(story: _Story, needs: Sequence[str], sources: dict[str, dict[str, str]], period: Period) -> float:

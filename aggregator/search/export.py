@@ -17,6 +17,7 @@ from aggregator.models import Item, Sighting
 from aggregator.search.hits import prepare, with_cross_topics
 from aggregator.search.plan import stream_ids
 from aggregator.search.query import parse
+from aggregator.store.entities import item_entity_ids
 from aggregator.store.tags import passed_topics
 from aggregator.text import show_controls
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 FIELDS = [
     "id", "source_id", "sources", "url", "canonical_url", "guid", "title", "summary_text", "authors",
     "language", "published_at", "first_seen_at", "fetched_at", "updated_at", "fulltext_state", "has_text", "topics",
-    "story_id",
+    "story_id", "entities",
 ]  # fmt: skip
 TIMES = ("published_at", "first_seen_at", "fetched_at", "updated_at")
 BATCH = 1000
@@ -100,8 +101,11 @@ def _rows(session: Session, batch: list[Item], topics: TopicSet | None) -> Itera
     ):
         seen.setdefault(item_id, []).append(source_id)
     tags = with_cross_topics(passed_topics(session, ids), topics)
+    named = item_entity_ids(session, ids)
     for item in batch:
-        yield _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))), tags.get(item.id, {}))
+        row = _row(item, list(dict.fromkeys(seen.get(item.id, [item.source_id]))), tags.get(item.id, {}))
+        row["entities"] = named.get(item.id, [])  # the ids of the entities of entities.toml the item names
+        yield row
 
 
 def _row(item: Item, sources: list[str], topics: dict[str, float]) -> dict[str, Any]:
@@ -173,6 +177,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], *, terminal: bool = 
             sources=" ".join(row["sources"]),
             authors="; ".join(row["authors"]),
             topics=" ".join(f"{t}:{s}" for t, s in row["topics"].items()),
+            entities=" ".join(row.get("entities", [])),
             **{name: iso(row[name]) for name in TIMES},
         )
         writer.writerow({key: csv_cell(value, terminal=terminal) for key, value in flat.items()})
@@ -192,7 +197,7 @@ def write_parquet(rows: Iterable[dict[str, Any]], path: Path) -> int:
             ("canonical_url", text), ("guid", text), ("title", text), ("summary_text", text),
             ("authors", pa.list_(text)), ("language", text), ("published_at", when), ("first_seen_at", when),
             ("fetched_at", when), ("updated_at", when), ("fulltext_state", text), ("has_text", pa.bool_()),
-            ("topics", pa.map_(text, pa.float64())), ("story_id", pa.int64()),
+            ("topics", pa.map_(text, pa.float64())), ("story_id", pa.int64()), ("entities", pa.list_(text)),
         ]
     )  # fmt: skip
     count = 0

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.errors import StorageError
 from aggregator.models import Item, ItemTopic, Source
+from aggregator.search.entity_filter import resolve_entities
 from aggregator.search.highlight import snippet
 from aggregator.search.plan import COUNT_CAP, Sort, find, stream_ids
 from aggregator.search.query import Field, Query, QueryError, parse, positive_texts, walk
@@ -38,6 +39,7 @@ from aggregator.search.sql import (
     fts5_matches,
     ts_matches,
 )
+from aggregator.store.entities import item_entity_ids
 from aggregator.store.tags import passed_topics
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Hit:
     topics: dict[str, float]
     score: float | None
     snippet: str
+    entities: tuple[str, ...] = ()  # ids of the entities the item names
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ def prepare(session: Session, query: Query, topics: TopicSet | None = None, zone
     """The query compiled for the session's database, after checking the sources, topics and languages it names;
     `since:`/`until:` days are days in `zone` (the reporter's)."""
     _check_names(session, query, topics)
+    query = resolve_entities(session, query)
     return compile_query(query, session.get_bind().dialect.name, cross_topics(topics), zone)
 
 
@@ -229,6 +233,7 @@ def _hits(
         columns += [Item.summary_text, func.substr(Item.text, 1, SNIPPET_SCAN)]
     found = {row[0]: row for row in session.execute(select(*columns).where(Item.id.in_(ids)))}
     tags = with_cross_topics(passed_topics(session, ids), topics)
+    named = item_entity_ids(session, ids)
     terms = positive_texts(query.root)
     hits = []
     for item_id, score in rows:
@@ -240,6 +245,7 @@ def _hits(
                 item_id=item_id, title=row[1], url=row[2], source_id=row[3], language=row[4], published_at=row[5],
                 first_seen_at=row[6], story_id=row[7], topics=tags.get(item_id, {}), score=score,
                 snippet=snippet([row[8] or "", row[9] or ""], terms) if snippets else "",
+                entities=tuple(named.get(item_id, ())),
             )
         )  # fmt: skip
     return hits

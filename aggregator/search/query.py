@@ -12,7 +12,7 @@ from aggregator.config.sources import Tier
 from aggregator.errors import QueryError
 from aggregator.text import fold_for_index
 
-FILTERS = ("topic", "source", "lang", "tier", "since", "until", "score", "story")
+FILTERS = ("topic", "source", "lang", "tier", "since", "until", "score", "story", "entity")
 KEYWORDS = ("AND", "OR", "NOT")
 # Limits that keep hostile input cheap: the parser recurses per parenthesis level, and every word becomes an
 # index lookup. Researchers' real queries stay far below them.
@@ -22,6 +22,7 @@ MAX_TERMS = 64
 # "ca*" would merge the postings of thousands of index terms on a large collection.
 MIN_PREFIX = 3
 SCORE_OPS = (">=", "<=", ">", "<")
+MAX_ENTITY = 200  # entity:"Cártel de Jalisco Nueva Generación" and longer aliases fit
 
 
 # --- the AST ---------------------------------------------------------------------------------------------------
@@ -48,9 +49,10 @@ class Text:
 
 @dataclass(frozen=True)
 class Field:
-    """topic:, source:, lang: or tier: with its (lower-cased, validated) value."""
+    """topic:, source:, lang: or tier: with its (lower-cased, validated) value; entity: with its value as typed (an
+    id or an alias, resolved against the stored entities by aggregator.search.entity_filter)."""
 
-    name: Literal["topic", "source", "lang", "tier"]
+    name: Literal["topic", "source", "lang", "tier", "entity"]
     value: str
     column: int = field(default=0, compare=False)
 
@@ -282,6 +284,7 @@ _EXAMPLES = {
     "until": "2024-12-31",
     "story": "123",
     "score": "0.8",
+    "entity": "cjng",
 }
 
 
@@ -394,6 +397,10 @@ def _filter_node(parser: _Parser, token: _Token) -> Node:
     if name in ("since", "until"):
         start, end = _period(parser, name, value, column)
         return Since(start, column) if name == "since" else Until(end, column)
+    if name == "entity":
+        if len(value) > MAX_ENTITY:
+            raise parser.error(f"entity takes an id or a name of at most {MAX_ENTITY} characters", column)
+        return Field("entity", value, column)
     value = value.lower()
     if name == "lang":
         if not re.fullmatch(r"[a-z]{2,3}", value):
@@ -504,7 +511,8 @@ def parse(text: str) -> Query:
     - filters: `topic:cartels`, `source:insightcrime-en` (the item or any of its sightings), `lang:es`,
       `tier:research` (of any outlet that carried it), `since:2024-01-01` and `until:2024-12-31` (inclusive days,
       or a month `2024-06` or year `2024`, in UTC, on the publication date or else the first sighting),
-      `story:123`, and `score>=0.8` (also `>`, `<=`, `<`): a bound on the score of the query's topic filters,
+      `story:123`, `entity:cjng` (an entity of entities.toml by id, or by any of its names: `entity:"el mencho"`),
+      and `score>=0.8` (also `>`, `<=`, `<`): a bound on the score of the query's topic filters,
       or of any passed topic when the query has none; score bounds cannot be inside OR or NOT.
     """
     if len(text) > MAX_LENGTH:

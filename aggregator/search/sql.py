@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from aggregator.models import Item, ItemTopic, Sighting, Source
+from aggregator.models import EntityMention, Item, ItemTopic, Sighting, Source
 from aggregator.search.query import And, Field, Node, Not, Or, Query, ScoreBound, Since, Story, Text, Until, walk
 
 ITEMS_FTS = table("items_fts")
@@ -188,6 +188,8 @@ def _component(node: Node, bounds: tuple[ScoreBound, ...], dialect: str, cross: 
         return Component(tagged_ids(node.value, bounds, cross), row)
     if node.name == "lang":
         return Component(select(Item.id).where(Item.language == value), row)
+    if node.name == "entity":
+        return Component(select(EntityMention.item_id).where(EntityMention.entity_id == value), row)
     if node.name == "source":
         sources: Any = value
     else:
@@ -228,6 +230,9 @@ def _row(node: Node, dialect: str, bounds: tuple[ScoreBound, ...], cross: CrossT
     value: ColumnElement[str] = bindparam(None, node.value)
     if node.name == "topic":
         return _has_tag(node.value, bounds, cross)
+    if node.name == "entity":
+        named = select(EntityMention.id).where(EntityMention.item_id == Item.id, EntityMention.entity_id == value)
+        return exists(named)
     if node.name == "lang":
         # Stored as the primary subtag ("es"), lower-cased, by ingest.
         language = plain(Item.language, dialect)

@@ -24,12 +24,13 @@ from aggregator.parse.dates import AHEAD, EARLIEST, SAFE_MAX, SAFE_MIN, bounded
 from aggregator.search.hits import cross_topics, matching, prepare
 from aggregator.search.query import parse
 from aggregator.search.sql import Compiled, tagged_ids
+from aggregator.store.entities import pairs
 
 if TYPE_CHECKING:
     from aggregator.classify.topics import TopicSet
 
 BY = ("day", "week", "month")
-PER = ("topic", "source", "lang")
+PER = ("topic", "source", "lang", "entity")
 SLOT = 900  # seconds in a quarter-hour
 # SQLite's integer division truncates towards zero; shifting every epoch (from year 1 on) above zero makes it floor.
 _SHIFT = 62_135_596_800  # seconds from 0001-01-01 to 1970-01-01, a whole number of quarter-hours
@@ -145,8 +146,11 @@ def _grouped(
     dialect = session.get_bind().dialect.name
     slot = _slot(dialect).label("slot")
     keys: list[Any] = []
+    named = None
     if per is not None:
-        keys.append({"topic": ItemTopic.topic, "source": Item.source_id, "lang": Item.language}[per])
+        named = pairs().subquery("named") if per == "entity" else None
+        keys.append(named.c.entity_id if named is not None else
+                    {"topic": ItemTopic.topic, "source": Item.source_id, "lang": Item.language}[per])  # fmt: skip
     # The same matching as search() and export (FTS5 or tsvector for words, SQL for filters), and the same errors.
     compiled = prepare(session, parse(query_text), topics, zone) if query_text is not None else Compiled(dialect)
     # Filter on the date each item is counted under, so no item is left out of a period it is counted in.
@@ -163,6 +167,8 @@ def _grouped(
         if cross:  # a row stored under a cross-topic's id would be counted twice
             tagged &= ItemTopic.topic.not_in(list(cross))
         query = query.join(ItemTopic, tagged)
+    if named is not None:  # an item counts once under each entity it names, however often it names it
+        query = query.join(named, named.c.item_id == Item.id)
     for row in session.execute(query.group_by(slot, *keys)):
         yield int(row[0]), row[2] if keys else None, int(row[1])
     # A cross-topic has no rows of its own: its series counts the matches that passed every topic it requires.

@@ -12,6 +12,7 @@ from aggregator.config.sources import SourceCatalog
 from aggregator.digest.archive import group_new_items
 from aggregator.errors import AggregatorError
 from aggregator.services.context import Context
+from aggregator.services.entities import match_entities
 from aggregator.services.tagging import ensure_classifier, tag_untagged
 from aggregator.spiders.process import CrawlOutcome, crawl_sources
 from aggregator.store.database import Database
@@ -29,6 +30,8 @@ class CrawlRun:
     caught_up: int = 0  # items the crawl left untagged and that were tagged afterwards
     catch_up_error: str | None = None
     stories: StoryReport | None = None  # how the new items were grouped (None when nothing was stored)
+    entities_caught_up: int = 0  # items matched against entities.toml after the crawl (all of them once it changed)
+    entity_error: str | None = None
 
     @property
     def network_down(self) -> str | None:
@@ -73,6 +76,10 @@ def run_crawl(
             run.caught_up = tag_untagged(ctx, db)  # items whose tagging the crawl could not finish
         except AggregatorError as exc:  # the crawl's items are stored; only their tags wait
             run.catch_up_error = " ".join(str(exc).split())
+    try:
+        run.entities_caught_up = match_entities(ctx, db).items  # what the crawl could not match, or a new file
+    except AggregatorError as exc:  # the items are stored; only their mentions wait
+        run.entity_error = " ".join(str(exc).split())
     if any(line.new for line in outcome.lines):
         # Stories as soon as items are stored: `story:` searches and an item's siblings need not wait for a digest.
         with db.session() as session:

@@ -19,6 +19,7 @@ from aggregator.web.schemas import (
     ApiError,
     DigestOut,
     DigestSummaryOut,
+    EntityOut,
     HitOut,
     ItemOut,
     OutletItemOut,
@@ -53,7 +54,7 @@ def api_search(
             item_id=h.item_id, title=h.title, url=h.url, source_id=h.source_id, language=h.language,
             published_at=h.published_at, first_seen_at=h.first_seen_at, story_id=h.story_id, topics=h.topics,
             score=h.score, snippet=h.snippet.replace(MARK_START, "").replace(MARK_END, ""),
-            snippet_html=str(marked(h.snippet)),
+            snippet_html=str(marked(h.snippet)), entities=list(h.entities),
         )
         for h in page.hits
     ]  # fmt: skip
@@ -83,6 +84,7 @@ def api_item(ctx: Ctx, session: Db, item_id: ItemId) -> ItemOut:
             other_items=[OutletItemOut.model_validate(s) for s in view.siblings],
         ),
         sightings=[SightingOut.model_validate(s) for s in view.sightings],
+        entities=[EntityOut.model_validate(e) for e in view.entities],
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ class HitOut(BaseModel):
     score: float | None = Field(description="Relevance (higher is better); null when sorted by date.")
     snippet: str = Field(description="Plain text around the first match.")
     snippet_html: str = Field(description="The snippet escaped for HTML, matches wrapped in <mark>.")
+    entities: list[str] = Field(description="Ids of the entities (entities.toml) the item names.")
 
 
 class SearchOut(BaseModel):
@@ -84,6 +85,17 @@ class SightingOut(BaseModel):
     seen_at: datetime
 
 
+class EntityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    entity_id: str
+    name: str
+    kind: str = Field(description="organisation, person, place, vessel or other.")
+    fields: list[str] = Field(description="Where the item names it: title, summary, text.")
+    surfaces: list[str] = Field(description="The words the item names it by, most frequent first.")
+    count: int = Field(description="How often the item names it.")
+
+
 class ItemOut(BaseModel):
     id: int
     title: str
@@ -100,6 +112,7 @@ class ItemOut(BaseModel):
     topics: list[TopicOut]
     story: StoryOut | None
     sightings: list[SightingOut] = Field(description="Every source whose feed carried the item, and when.")
+    entities: list[EntityOut] = Field(description="The entities of entities.toml the item names.")
 
 
 class DigestSummaryOut(BaseModel):

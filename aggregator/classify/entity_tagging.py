@@ -1,0 +1,92 @@
+"""Store what the entity matcher finds: every item's mentions, which entities file it was matched with, the file's
+entities themselves (so that search, pages and the digest can name them without reading the file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from aggregator.classify.entities import Matcher, Mention
+from aggregator.config.entities import EntitySet
+from aggregator.models import Entity, EntityMention, EntityScan, Item
+
+BATCH = 500
+SURFACE_MAX = 200  # entity_mentions.surface; aliases are a few words, so only a freak of spacing reaches it
+# Column of `items` read for each field the matcher looks at.
+FIELD_COLUMNS = {"title": Item.title, "summary": Item.summary_text, "text": Item.text}
+
+
+def sync_entities(session: Session, entities: EntitySet) -> bool:
+    """Make the `entities` table say what the file says; returns whether it changed."""
+    stored = {eid: fp for eid, fp in session.execute(select(Entity.id, Entity.fingerprint))}
+    wanted = {e.id for e in entities.entities}
+    if set(stored) == wanted and all(fp == entities.fingerprint for fp in stored.values()):
+        return False
+    session.execute(delete(Entity))
+    rows = []
+    for e in entities.entities:
+        row = e.as_row()
+        rows.append({"id": e.id, "name": e.name, "kind": e.kind, "parent": e.parent,
+                     "details": {"tags": row["tags"], "aliases": row["aliases"]},
+                     "fingerprint": entities.fingerprint})  # fmt: skip
+    if rows:
+        session.execute(insert(Entity.__table__), rows)  # type: ignore[arg-type]
+    return True
+
+
+def mention_rows(item_id: int, mentions: Sequence[Mention]) -> list[dict[str, Any]]:
+    """One row per (entity, field, surface): how often, and where it first occurs."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for m in mentions:
+        surface = m.surface[:SURFACE_MAX]
+        key = (m.entity_id, m.field, surface)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = {"item_id": item_id, "entity_id": m.entity_id, "field": m.field, "surface": surface,
+                         "count": 1, "start": m.start}  # fmt: skip
+        else:
+            row["count"] += 1
+    return list(rows.values())
+
+
+def match_items(session: Session, matcher: Matcher, ids: Sequence[int], *, now: datetime) -> int:
+    """Match the items `ids` and replace their stored mentions; returns how many mentions were stored."""
+    stored = 0
+    for start in range(0, len(ids), BATCH):
+        chunk = list(ids[start : start + BATCH])
+        rows = session.execute(select(Item.id, *FIELD_COLUMNS.values()).where(Item.id.in_(chunk))).all()
+        mentions: list[dict[str, Any]] = []
+        for row in rows:
+            fields = dict(zip(FIELD_COLUMNS, row[1:], strict=True))
+            mentions += mention_rows(row[0], matcher.match(fields))
+        found = [r[0] for r in rows]
+        session.execute(delete(EntityMention).where(EntityMention.item_id.in_(found)))
+        session.execute(delete(EntityScan).where(EntityScan.item_id.in_(found)))
+        if mentions:
+            session.execute(insert(EntityMention.__table__), mentions)  # type: ignore[arg-type]
+        if found:
+            scans = [{"item_id": i, "fingerprint": matcher.fingerprint, "matched_at": now} for i in found]
+            session.execute(insert(EntityScan.__table__), scans)  # type: ignore[arg-type]
+        stored += len(mentions)
+    return stored
+
+
+def unmatched_ids(session: Session, fingerprint: str, *, everything: bool = False) -> Iterator[list[int]]:
+    """Ids of the items not matched with this fingerprint (never matched, or under another entities.toml), or of
+    every item, in chunks, oldest first."""
+    query = select(Item.id).order_by(Item.id)
+    if not everything:
+        current = select(EntityScan.item_id).where(EntityScan.item_id == Item.id, EntityScan.fingerprint == fingerprint)
+        query = query.where(~current.exists())
+    chunk: list[int] = []
+    for item_id in session.scalars(query):
+        chunk.append(item_id)
+        if len(chunk) == 2000:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
