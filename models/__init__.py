@@ -1,10 +1,23 @@
 """SQLAlchemy 2.x typed ORM: the tables and nothing else."""
 
 from aggregator.models.base import Base, UTCDateTime
+from aggregator.models.capture import Capture
 from aggregator.models.fetch import Fetch
 from aggregator.models.item import Item, Sighting
 from aggregator.models.source import Source
 from aggregator.models.story import Digest, Story
 from aggregator.models.topic import ItemTopic, Label
 
-__all__ = ["Base", "Digest", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "Story", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "Capture",
+    "Digest",
+    "Fetch",
+    "Item",
+    "ItemTopic",
+    "Label",
+    "Sighting",
+    "Source",
+    "Story",
+    "UTCDateTime",
+]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from aggregator.classify.topics import TopicSet
 from aggregator.models import Item, ItemTopic, Sighting, Story
 from aggregator.parse.sanitize import clean_html
+from aggregator.store.captures import Versions, item_versions
 from aggregator.store.sources import source_names
 from aggregator.store.tags import item_labels, item_topics
 from aggregator.web.markup import safe_href
@@ -70,6 +71,7 @@ class ItemView:
     first_source_name: str | None  # the outlet that reported the story first
     siblings: list[Sibling] = field(default_factory=list)
     sightings: list[Seen] = field(default_factory=list)
+    captures: Versions | None = None  # the page versions and feed body captured (aggregator.store.captures)
 
 
 def _float(value: Any) -> float | None:
@@ -137,4 +139,5 @@ def load_item(session: Session, item_id: int, topics: TopicSet) -> ItemView | No
         first_source_name=names.get(first, first) if first else None,
         siblings=siblings,
         sightings=[Seen(s.source_id, names.get(s.source_id, s.source_id), s.url, s.seen_at) for s in seen],
+        captures=item_versions(session, item),
     )
