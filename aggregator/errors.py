@@ -11,6 +11,7 @@ AggregatorError                 one clear line for the user, no traceback needed
 ├── DigestError                 a digest period that would overlap another or has not closed
 ├── OutputError                 a digest file that cannot be written (full disk, permissions)
 ├── MailError                   the SMTP server refused or could not be reached
+├── CaptureError                a WARC capture cannot be written (full disk) or read (file removed or damaged)
 └── Busy                        another process holds the crawl lock
 
 Inside the crawl process, failures are data, not exceptions: they are stored on the source's row and in the
@@ -83,3 +84,7 @@ class DigestError(AggregatorError):
 
 class OutputError(AggregatorError):
     """The digest could not be written to its output directory."""
+
+
+class CaptureError(AggregatorError):
+    """A page or feed body could not be written to its WARC file, or a stored capture cannot be read back."""

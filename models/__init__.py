@@ -1,6 +1,7 @@
 """SQLAlchemy 2.x typed ORM: the tables and nothing else."""
 
 from aggregator.models.base import Base, UTCDateTime
+from aggregator.models.capture import Capture
 from aggregator.models.entity import Entity, EntityMention, EntityScan
 from aggregator.models.fetch import Fetch
 from aggregator.models.item import Item, Sighting
@@ -10,6 +11,7 @@ from aggregator.models.topic import ItemTopic, Label
 
 __all__ = [
     "Base",
+    "Capture",
     "Digest",
     "Entity",
     "EntityMention",

@@ -14,6 +14,7 @@ class ArticleFetched:
     source_id: str
     item_id: int
     article: Article
+    refetch: bool = False  # read again because its feed entry changed: the page's text replaces the stored one
 
 
 @dataclass(frozen=True)

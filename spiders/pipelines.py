@@ -179,6 +179,8 @@ class StorePipeline:
         task = self.tasks.get(report.source_id)
         if task and task.fulltext and result.new_ids:
             self._queue_articles(report.source_id, result.new_ids)
+        if task and task.fulltext and result.updated_ids and self.settings.capture.enabled:
+            self._queue_refetches(report.source_id, result.updated_ids)
 
     def _store_report(self, report: FetchReport) -> None:
         """One report in its own transaction: the fallback when a batch fails."""
@@ -267,11 +269,23 @@ class StorePipeline:
             self.crawler.engine.crawl(self.spider.article_request(source_id, item_id, url))
             self.articles_queued += 1
 
+    def _queue_refetches(self, source_id: str, updated_ids: list[int]) -> None:
+        """Fetch again the article pages of items whose feed entry changed: the edited page is captured as a new
+        version, and its text replaces the stored one."""
+        assert self.db is not None
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Item.id, Item.url).where(Item.id.in_(updated_ids), Item.fulltext_state == "done")
+            ).all()
+        for item_id, url in rows[: self.settings.crawl.fulltext_per_source]:
+            self.crawler.engine.crawl(self.spider.article_request(source_id, item_id, url, refetch=True))
+            self.articles_queued += 1
+
     def _store_article(self, item: Any) -> None:
         assert self.db is not None
         try:
             with self.db.session() as session:
-                kept = store_article(session, item.item_id, item.article, now=datetime.now(UTC))
+                kept = store_article(session, item.item_id, item.article, now=datetime.now(UTC), refetch=item.refetch)
         except SQLAlchemyError as exc:
             log.error("store: article %s of %s: %s", item.item_id, item.source_id, exc)
         else:

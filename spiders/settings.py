@@ -60,6 +60,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
             # After the retry middleware: exceptions pass the middlewares from the highest number down, so a
             # refused lookup becomes a refusal here before it could be retried as a DNS failure.
             "aggregator.spiders.guard.AddressGuardMiddleware": 560,
+            # Between redirects (600) and decompression (590): final responses, bodies as sent (see spiders.capture).
+            "aggregator.spiders.capture.CaptureMiddleware": 595,
             "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
         },

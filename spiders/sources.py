@@ -23,6 +23,7 @@ from aggregator.parse.extract import extract_article
 from aggregator.parse.feeds import parse_feed
 from aggregator.parse.listings import parse_listing
 from aggregator.parse.sitemaps import parse_sitemap
+from aggregator.spiders.capture import CAPTURE_ERROR
 from aggregator.spiders.failures import describe_failure, describe_status
 from aggregator.spiders.items import ArticleFailed, ArticleFetched
 from aggregator.spiders.settings import FEED_ACCEPT
@@ -97,20 +98,26 @@ class SourcesSpider(scrapy.Spider):
             },
         )
 
-    def article_request(self, source_id: str, item_id: int, url: str) -> scrapy.Request:
+    def article_request(self, source_id: str, item_id: int, url: str, *, refetch: bool = False) -> scrapy.Request:
+        """The request for an item's article page; `refetch` when its feed entry changed after the page was read."""
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.article_failed,
             dont_filter=True,
             priority=-1,  # sources first, so one slow article site cannot delay every feed
-            meta={"source_id": source_id, "item_id": item_id, "handle_httpstatus_list": HANDLED_STATUSES},
+            meta={
+                "source_id": source_id,
+                "item_id": item_id,
+                "handle_httpstatus_list": HANDLED_STATUSES,
+                "refetch": refetch,
+            },
         )
 
     def _report(self, response: Response, outcome: str, **fields: Any) -> FetchReport:
         meta = response.meta
         headers = response.headers
-        return FetchReport(
+        report = FetchReport(
             source_id=meta["source_id"],
             url=response.request.url if response.request else response.url,
             started_at=meta["started_at"],
@@ -125,6 +132,9 @@ class SourcesSpider(scrapy.Spider):
             primary=meta["primary"],
             **fields,
         )
+        if meta.get(CAPTURE_ERROR):  # the body is parsed and stored all the same; the fetch log says what is missing
+            report.warnings.append(meta[CAPTURE_ERROR])
+        return report
 
     def parse_source(self, response: Response) -> Iterator[Any]:
         task = self.tasks[response.meta["source_id"]]
@@ -237,7 +247,7 @@ class SourcesSpider(scrapy.Spider):
             log.exception("extract: crashed on %s", response.url)
             yield ArticleFailed(meta["source_id"], meta["item_id"], f"extract: unexpected {type(exc).__name__}: {exc}")
             return
-        yield ArticleFetched(meta["source_id"], meta["item_id"], article)
+        yield ArticleFetched(meta["source_id"], meta["item_id"], article, refetch=bool(meta.get("refetch")))
 
     def article_failed(self, failure: Any) -> Iterator[ArticleFailed]:
         meta = failure.request.meta

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("aggregator.cli.run", "run", "Run unattended: poll due sources, build (and mail) the daily digest."),
     "search": ("aggregator.cli.search", "search", "Search the stored items with the query language."),
     "serve": ("aggregator.cli.serve", "serve", "Serve the web app."),
+    "snapshot": ("aggregator.cli.snapshot", "snapshot", "Show ITEM_ID's captured versions and where they are."),
     "sources": ("aggregator.cli.sources", "sources", "Inspect, add, test, enable and disable sources."),
     "stats": ("aggregator.cli.stats", "stats", "Count items, or those matching QUERY, per period in your timezone."),
     "status": ("aggregator.cli.run", "status", "The scheduler's jobs and next runs, the last crawl, the last digest."),

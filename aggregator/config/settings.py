@@ -149,6 +149,15 @@ class WebSettings(_Strict):
     token: str = Field(default="", repr=False)
 
 
+class CaptureSettings(_Strict):
+    """Every fetched feed body and article page kept as captured, in WARC files under data_dir/captures."""
+
+    enabled: bool = True
+    max_file_mb: float = Field(default=100.0, gt=0)  # a WARC file past this size is closed and a new one begun
+    max_total_mb: float = Field(default=0.0, ge=0)  # 0 = no limit; past it the oldest files are removed
+    keep_days: float = Field(default=0.0, ge=0)  # 0 = keep forever; older files are removed
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -160,6 +169,7 @@ class Settings(_Strict):
     mail: MailSettings = MailSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
+    capture: CaptureSettings = CaptureSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")
@@ -212,6 +222,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "mail": MailSettings,
     "schedule": ScheduleSettings,
     "web": WebSettings,
+    "capture": CaptureSettings,
 }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from aggregator.errors import StorageError
-from aggregator.models import Item, Sighting
+from aggregator.models import Capture, Item, Sighting
 from aggregator.parse.entry import Article, Entry
 from aggregator.parse.language import item_language, primary
 from aggregator.parse.sanitize import clean_html_to_text
@@ -330,13 +330,20 @@ def _update_changed(
 
 
 def store_article(
-    session: Session, item_id: int, article: Article, *, now: datetime, limits: FieldLimits = FIELD_LIMITS
+    session: Session,
+    item_id: int,
+    article: Article,
+    *,
+    now: datetime,
+    limits: FieldLimits = FIELD_LIMITS,
+    refetch: bool = False,
 ) -> int:
     """Add extracted page data to an item. Returns the id the item lives under afterwards.
 
     When the page's canonical URL, or its text and the item's title, show the item is a copy of another stored
     item, the two are merged into the older one (its sightings move, so no provenance is lost). Page text longer
-    than `limits.text` is cut, and the item's raw notes say so.
+    than `limits.text` is cut, and the item's raw notes say so. On a `refetch` (the page read again because its
+    feed entry changed), a changed text replaces the stored one even when shorter, and the item is marked updated.
     """
     item = session.get(Item, item_id)
     if item is None:
@@ -344,7 +351,10 @@ def store_article(
     article = storable(article)
     changes: dict[str, Any] = {"fulltext_state": "done", "fetched_at": now, "fulltext_error": None}
     text = cut_text(article.text, limits.text)
-    if text and len(text) > len(item.text):
+    edited = refetch and bool(text) and text != item.text
+    if edited:
+        changes["updated_at"] = now
+    if text and (len(text) > len(item.text) or edited):
         changes["text"] = text
         changes["content_hash"] = content_hash(text)
         if len(text) < len(article.text):
@@ -353,7 +363,7 @@ def store_article(
         changes["authors"] = "; ".join(article.authors)
     if article.published_at and not item.published_at:
         changes["published_at"] = min(article.published_at, now)
-    if text and len(text) > len(item.text):
+    if text and (len(text) > len(item.text) or edited):
         # The page's whole text says more than the feed's teaser did; the item's language so far is the prior.
         language = item_language(item.title or "", text, item.language or article.language)
         if language != item.language:
@@ -387,6 +397,7 @@ def store_article(
 
 def _merge_into(session: Session, duplicate_id: int, keep_id: int) -> None:
     session.execute(update(Sighting).where(Sighting.item_id == duplicate_id).values(item_id=keep_id))
+    session.execute(update(Capture).where(Capture.item_id == duplicate_id).values(item_id=keep_id))
     session.execute(delete(Item).where(Item.id == duplicate_id))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from aggregator.classify.topics import TopicSet
 from aggregator.models import Item, ItemTopic, Sighting, Story
 from aggregator.parse.sanitize import clean_html
+from aggregator.store.captures import Versions, item_versions
 from aggregator.store.entities import ItemEntity, item_entities
 from aggregator.store.sources import source_names
 from aggregator.store.tags import item_labels, item_topics
@@ -72,6 +73,7 @@ class ItemView:
     siblings: list[Sibling] = field(default_factory=list)
     sightings: list[Seen] = field(default_factory=list)
     entities: list[ItemEntity] = field(default_factory=list)  # the entities of entities.toml it names
+    captures: Versions | None = None  # the page versions and feed body captured (aggregator.store.captures)
 
 
 def _float(value: Any) -> float | None:
@@ -140,4 +142,5 @@ def load_item(session: Session, item_id: int, topics: TopicSet) -> ItemView | No
         siblings=siblings,
         sightings=[Seen(s.source_id, names.get(s.source_id, s.source_id), s.url, s.seen_at) for s in seen],
         entities=item_entities(session, item_id),
+        captures=item_versions(session, item),
     )
