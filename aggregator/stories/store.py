@@ -54,6 +54,12 @@ def _docs(session: Session, where: object) -> list[Doc]:
     return [Doc(r[0], r[1] or "", r[2] or "", r[3] or "", r[4], event_time(r[5], r[6]), r[7]) for r in rows]
 
 
+def docs_of_items(session: Session, item_ids: Iterable[int]) -> list[Doc]:
+    """The given items as the clusterer sees them (headline, lead, language, time), in no particular order."""
+    ids = list(item_ids)
+    return _docs(session, Item.id.in_(ids)) if ids else []
+
+
 def assign_stories(session: Session, *, now: datetime, window: timedelta) -> StoryReport:
     """Give every item without a story one; existing assignments never change."""
     report = StoryReport()

@@ -16,6 +16,8 @@ from aggregator.store.captures import Versions, item_versions
 from aggregator.store.entities import ItemEntity, item_entities
 from aggregator.store.sources import source_names
 from aggregator.store.tags import item_labels, item_topics
+from aggregator.stories.store import docs_of_items
+from aggregator.stories.why import WhyGrouped, why_grouped
 from aggregator.web.markup import safe_href
 
 MAX_SIBLINGS = 200  # a story of a few hundred copies is possible (wire stories); the page lists the first ones
@@ -74,6 +76,7 @@ class ItemView:
     sightings: list[Seen] = field(default_factory=list)
     entities: list[ItemEntity] = field(default_factory=list)  # the entities of entities.toml it names
     captures: Versions | None = None  # the page versions and feed body captured (aggregator.store.captures)
+    why: WhyGrouped | None = None  # what the item shares with the other items of its story (listed siblings)
 
 
 def _float(value: Any) -> float | None:
@@ -130,6 +133,10 @@ def load_item(session: Session, item_id: int, topics: TopicSet) -> ItemView | No
         )
         siblings = [Sibling(r[0], r[1], r[2], r[3], names.get(r[3], r[3]), r[4], r[5]) for r in found]
     first = story.first_source_id if story is not None else None
+    why = None
+    if siblings:
+        docs = {d.item_id: d for d in docs_of_items(session, [item.id, *(s.item_id for s in siblings)])}
+        why = why_grouped(docs[item.id], [d for i, d in docs.items() if i != item.id])
     seen = session.scalars(select(Sighting).where(Sighting.item_id == item_id).order_by(Sighting.seen_at, Sighting.id))
     return ItemView(
         item=item,
@@ -143,4 +150,5 @@ def load_item(session: Session, item_id: int, topics: TopicSet) -> ItemView | No
         sightings=[Seen(s.source_id, names.get(s.source_id, s.source_id), s.url, s.seen_at) for s in seen],
         entities=item_entities(session, item_id),
         captures=item_versions(session, item),
+        why=why,
     )
