@@ -12,6 +12,7 @@ AggregatorError                 one clear line for the user, no traceback needed
 ├── OutputError                 a digest file that cannot be written (full disk, permissions)
 ├── MailError                   the SMTP server refused or could not be reached
 ├── CaptureError                a WARC capture cannot be written (full disk) or read (file removed or damaged)
+├── DeliveryError               a watch's alert could not be delivered (webhook refused, failed or unreachable)
 └── Busy                        another process holds the crawl lock
 
 Inside the crawl process, failures are data, not exceptions: they are stored on the source's row and in the
@@ -76,6 +77,10 @@ class QueryError(AggregatorError):
 
 class MailError(AggregatorError):
     """The digest could not be mailed: bad mail settings, or the SMTP server failed or refused us."""
+
+
+class DeliveryError(AggregatorError):
+    """A watch's alert could not be delivered: a webhook refused, failed, unreachable, or a private address."""
 
 
 class DigestError(AggregatorError):

@@ -8,6 +8,7 @@ from aggregator.models.item import Item, Sighting
 from aggregator.models.source import Source
 from aggregator.models.story import Digest, Story
 from aggregator.models.topic import ItemTopic, Label
+from aggregator.models.watch import WatchCursor, WatchDelivery
 
 __all__ = [
     "Base",
@@ -24,4 +25,6 @@ __all__ = [
     "Source",
     "Story",
     "UTCDateTime",
+    "WatchCursor",
+    "WatchDelivery",
 ]

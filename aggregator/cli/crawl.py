@@ -9,12 +9,14 @@ import click
 
 from aggregator.cli.options import pass_ctx
 from aggregator.cli.output import report_problems, table
+from aggregator.cli.watch import report_watches
 from aggregator.config.settings import Settings
 from aggregator.config.sources import SourceCatalog
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.services.context import Context
 from aggregator.services.crawl import run_crawl
 from aggregator.services.lock import crawl_lock
+from aggregator.services.watching import run_watches, watch_mark
 from aggregator.spiders.process import CrawlOutcome
 from aggregator.store.database import Database
 
@@ -32,7 +34,9 @@ def crawl(obj: Context, sources: tuple[str, ...], quiet: bool) -> None:
         raise ConfigError(f"crawl: unknown source id(s): {', '.join(unknown)} (see `aggregator sources list`)")
     with crawl_lock(obj.settings.data_path) as lock_fd:  # never two crawls at once, by hand or by `run`
         db = obj.database()
+        mark = watch_mark(db)  # the watches look at what this crawl stores
         outcome = crawl_and_report(obj, db, catalog, list(sources) or None, quiet=quiet, lock_fd=lock_fd)
+        report_watches(run_watches(obj, db, start_after=mark), obj.settings.zone, quiet=quiet)
         db.close()
     if outcome.exit_code != 0:
         raise AggregatorError(f"crawl: the crawl process exited with code {outcome.exit_code}; see {outcome.log_path}")

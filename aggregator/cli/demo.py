@@ -8,20 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import click
+from lxml import etree
 from sqlalchemy import func, select
 
 from aggregator.classify.topics import load_topics
 from aggregator.cli.crawl import crawl_and_report
 from aggregator.cli.options import pass_ctx
+from aggregator.cli.output import terminal_safe
+from aggregator.cli.watch import report_watches
 from aggregator.demo import DEMO_DIR, DEMO_NETWORK, SITE_DIR, demo_catalog, demo_settings
 from aggregator.demo.server import SiteServer
 from aggregator.digest import archive
+from aggregator.digest.atom import ATOM
 from aggregator.digest.render import render
 from aggregator.models import Item, ItemTopic, Sighting
 from aggregator.schedule.scheduler import configure_logging, run
 from aggregator.services.context import Context
 from aggregator.services.digest import prepare
+from aggregator.services.watching import run_watches, watch_mark
 from aggregator.store.database import Database
+from aggregator.watches.atom import feed_path
 
 
 @click.command()
@@ -48,8 +54,10 @@ def run_demo(obj: Context, *, keep_serving: bool, scheduler: bool = False) -> No
         config = _write_config(obj, settings, server.base)
         catalog = demo_catalog(server.base)
         db = Database(url)
+        mark = watch_mark(db)
         click.echo("\n== first crawl: every source is new ==")
         crawl_and_report(obj, db, catalog, None, quiet=False, settings=settings)
+        _alert(Context(config_dir=config, db_url=url), db, mark)
         click.echo("\n== second crawl: conditional GET, nothing re-parsed ==")
         crawl_and_report(obj, db, catalog, [s.id for s in catalog.sources], quiet=True, settings=settings)
         _show(db, settings)
@@ -105,6 +113,30 @@ def _write_config(obj: Context, settings: Any, base: str) -> Path:
         encoding="utf-8",
     )
     return config
+
+
+DEMO_WATCH = """# The demo's watch: an alert once a terrorist designation is stored, in an Atom feed (nothing leaves
+# the machine). `aggregator watch --help` for mail and webhooks.
+[[watch]]
+id = "designations"
+query = '(terrorist OR terrorista) (designates OR designa OR designation OR designación)'
+deliver = ["atom"]
+"""
+
+
+def _alert(ctx: Context, db: Database, mark: int) -> None:
+    """Add the demo's watch, run it over what the first crawl stored, and show its alert (an Atom feed)."""
+    (ctx.config_dir / "watches.toml").write_text(DEMO_WATCH, encoding="utf-8")
+    run = run_watches(ctx, db, start_after=mark)
+    click.echo("\n== a watch: alerts within the crawl that stored the item (config watches.toml) ==")
+    report_watches(run, ctx.settings.zone)
+    feed = feed_path(ctx.settings.data_path, "designations")
+    if feed.exists():
+        parsed = etree.fromstring(feed.read_bytes())
+        for entry in parsed.iter(f"{{{ATOM}}}entry"):
+            title, summary = entry.findtext(f"{{{ATOM}}}title"), entry.findtext(f"{{{ATOM}}}summary")
+            click.echo(f"  alert: {terminal_safe(title or '')[:90]} ({terminal_safe(summary or '')})")
+        click.echo(f"the watch's Atom feed: {feed} (and /watches/designations.atom in `aggregator serve`)")
 
 
 def _digest(obj: Any, db: Database, settings: Any) -> Path:

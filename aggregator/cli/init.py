@@ -10,7 +10,8 @@ import click
 from aggregator.config.settings import PACKAGED_CONFIG
 from aggregator.errors import ConfigError
 
-FILES = ("settings.toml", "sources.toml", "topics.toml")
+FILES: tuple[str, ...] = ("settings.toml", "sources.toml", "topics.toml")
+FILES += ("watches.toml",)  # documented, with no watch: `aggregator watch add` fills it
 
 
 @click.command()

@@ -68,3 +68,6 @@ def status(obj: Context) -> None:
         if h.status in ("failing", "stale", "warning"):
             why = h.warning or h.last_error or f"no new items for {settings.stale_after.days} days"
             click.echo(f"  {h.status}: {h.source_id}: {why[:100]}")
+    from aggregator.cli.watch import show_watch_status  # here: `run` needs none of the watch commands
+
+    show_watch_status(obj)

@@ -158,6 +158,22 @@ class CaptureSettings(_Strict):
     keep_days: float = Field(default=0.0, ge=0)  # 0 = keep forever; older files are removed
 
 
+WEBHOOK_SECRET_ENV = "AGGREGATOR_WEBHOOK_SECRET"
+
+
+class WatchSettings(_Strict):
+    """Watches (watches.toml): the webhook signing secret (env AGGREGATOR_WEBHOOK_SECRET wins) and delivery limits."""
+
+    webhook_secret: str = Field(default="", repr=False)
+    webhook_timeout: Seconds = Field(default=10.0, gt=0)
+    retry_max: Seconds = Field(default=6 * 3600.0, ge=60.0)  # the longest wait between two tries of a channel
+    feed_entries: int = Field(default=100, ge=1)  # alerts kept in each watch's Atom feed
+
+    def secret(self) -> str:
+        """The secret webhooks are signed with: the environment's, else settings.toml's ("" when neither)."""
+        return os.environ.get(WEBHOOK_SECRET_ENV) or self.webhook_secret
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -170,6 +186,7 @@ class Settings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
     capture: CaptureSettings = CaptureSettings()
+    watches: WatchSettings = WatchSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")
@@ -223,6 +240,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "schedule": ScheduleSettings,
     "web": WebSettings,
     "capture": CaptureSettings,
+    "watches": WatchSettings,
 }
 
 

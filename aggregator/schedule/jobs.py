@@ -19,6 +19,7 @@ from aggregator.services.context import Context
 from aggregator.services.crawl import run_crawl
 from aggregator.services.digest import prepare
 from aggregator.services.lock import crawl_lock
+from aggregator.services.watching import run_watches, watch_mark
 
 log = logging.getLogger("aggregator.schedule.jobs")
 
@@ -54,6 +55,7 @@ def refresh(config_dir: str, db_url: str | None = None) -> RefreshResult:
         with crawl_lock(obj.settings.data_path) as lock_fd:
             db = obj.database()
             try:
+                mark = watch_mark(db)
                 crawled = run_crawl(obj, db, catalog, lock_fd=lock_fd)
                 outcome = crawled.outcome
                 _say_network(crawled.network_down, planned=outcome.planned)
@@ -69,6 +71,7 @@ def refresh(config_dir: str, db_url: str | None = None) -> RefreshResult:
                     if line.outcome == "error":
                         log.warning("source %s: %s", line.source_id, line.error)
                 prepare(obj, db, now=datetime.now(UTC))
+                run_watches(obj, db, start_after=mark)  # alerts within the refresh; retries of failed ones too
             finally:
                 db.close()
     except Busy as exc:
