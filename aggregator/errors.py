@@ -11,6 +11,7 @@ AggregatorError                 one clear line for the user, no traceback needed
 ├── DigestError                 a digest period that would overlap another or has not closed
 ├── OutputError                 a digest file that cannot be written (full disk, permissions)
 ├── MailError                   the SMTP server refused or could not be reached
+├── DistributedError            distributed mode cannot run: Celery missing, SQLite, broker unreachable
 └── Busy                        another process holds the crawl lock
 
 Inside the crawl process, failures are data, not exceptions: they are stored on the source's row and in the
@@ -40,6 +41,10 @@ class FetchError(AggregatorError):
 
 class ParseError(AggregatorError):
     """A response body could not be parsed into entries."""
+
+
+class DistributedError(AggregatorError):
+    """Distributed crawling cannot run: the extra is not installed, the database is SQLite, the broker is down."""
 
 
 class Busy(AggregatorError):

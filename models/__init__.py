@@ -6,5 +6,7 @@ from aggregator.models.item import Item, Sighting
 from aggregator.models.source import Source
 from aggregator.models.story import Digest, Story
 from aggregator.models.topic import ItemTopic, Label
+from aggregator.models.worker import Worker
 
 __all__ = ["Base", "Digest", "Fetch", "Item", "ItemTopic", "Label", "Sighting", "Source", "Story", "UTCDateTime"]
+__all__ += ["Worker"]

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tag": ("aggregator.cli.topics", "tag", "Tag stored items by topic (untagged ones, or --all after a retrain)."),
     "topics": ("aggregator.cli.topics", "topics", "List the topics of topics.toml (and check the file)."),
     "train": ("aggregator.cli.topics", "train", "Retrain the classifier on the seed examples plus every stored label."),
+    "worker": ("aggregator.cli.worker", "worker", "Crawl batches of due sources from the distributed queue."),
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from aggregator.models import Item, Story
@@ -54,8 +54,14 @@ def _docs(session: Session, where: object) -> list[Doc]:
     return [Doc(r[0], r[1] or "", r[2] or "", r[3] or "", r[4], event_time(r[5], r[6]), r[7]) for r in rows]
 
 
+STORY_LOCK_KEY = 0x61676753  # "aggS": a one-key advisory lock, apart from the migration lock
+
+
 def assign_stories(session: Session, *, now: datetime, window: timedelta) -> StoryReport:
     """Give every item without a story one; existing assignments never change."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Distributed workers group at once: one at a time (until this transaction ends), or one event gets two stories.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
     report = StoryReport()
     while True:
         ids = session.scalars(
