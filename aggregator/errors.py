@@ -13,6 +13,7 @@ AggregatorError                 one clear line for the user, no traceback needed
 ├── MailError                   the SMTP server refused or could not be reached
 ├── CaptureError                a WARC capture cannot be written (full disk) or read (file removed or damaged)
 ├── DeliveryError               a watch's alert could not be delivered (webhook refused, failed or unreachable)
+├── DistributedError            distributed mode cannot run: Celery missing, SQLite, broker unreachable
 └── Busy                        another process holds the crawl lock
 
 Inside the crawl process, failures are data, not exceptions: they are stored on the source's row and in the
@@ -42,6 +43,10 @@ class FetchError(AggregatorError):
 
 class ParseError(AggregatorError):
     """A response body could not be parsed into entries."""
+
+
+class DistributedError(AggregatorError):
+    """Distributed crawling cannot run: the extra is not installed, the database is SQLite, the broker is down."""
 
 
 class Busy(AggregatorError):

@@ -9,6 +9,7 @@ from aggregator.models.source import Source
 from aggregator.models.story import Digest, Story
 from aggregator.models.topic import ItemTopic, Label
 from aggregator.models.watch import WatchCursor, WatchDelivery
+from aggregator.models.worker import Worker
 
 __all__ = [
     "Base",
@@ -27,4 +28,5 @@ __all__ = [
     "UTCDateTime",
     "WatchCursor",
     "WatchDelivery",
+    "Worker",
 ]

@@ -14,7 +14,8 @@ UPPER = {
     "aggregator.web": {"aggregator.cli"},
     "aggregator.schedule": {"aggregator.cli"},
     "aggregator.demo": {"aggregator.cli"},
-    "aggregator.services": {"aggregator.cli", "aggregator.web", "aggregator.schedule"},
+    "aggregator.services": {"aggregator.cli", "aggregator.web", "aggregator.schedule", "aggregator.distributed"},
+    "aggregator.distributed": {"aggregator.cli"},
 }
 
 

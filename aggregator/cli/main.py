@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "topics": ("aggregator.cli.topics", "topics", "List the topics of topics.toml (and check the file)."),
     "train": ("aggregator.cli.topics", "train", "Retrain the classifier on the seed examples plus every stored label."),
     "watch": ("aggregator.cli.watch", "watch", "Add, list, test and remove watches: alerts on new matches."),
+    "worker": ("aggregator.cli.worker", "worker", "Crawl batches of due sources from the distributed queue."),
 }
 
 

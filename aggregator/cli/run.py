@@ -9,6 +9,8 @@ import click
 from aggregator.cli.options import pass_ctx
 from aggregator.cli.output import fmt_time, table
 from aggregator.crawl.health import source_health
+from aggregator.distributed.scheduler import run as run_distributed
+from aggregator.distributed.status import distributed_status
 from aggregator.schedule.jobs import last_crawl
 from aggregator.schedule.scheduler import configure_logging, job_rows
 from aggregator.schedule.scheduler import run as run_scheduler
@@ -19,11 +21,15 @@ from aggregator.store.digests import newest_digests
 @click.command()
 @click.option("--log-format", type=click.Choice(["plain", "json"]), help="Log lines as text or JSON objects.")
 @click.option("--once", is_flag=True, help="Register the jobs, refresh due sources once, and exit.")
+@click.option("--distributed", is_flag=True, help="Only queue due sources for `aggregator worker`s (PostgreSQL).")
 @pass_ctx
-def run(obj: Context, log_format: str | None, once: bool) -> None:
+def run(obj: Context, log_format: str | None, once: bool, distributed: bool) -> None:
     """Run unattended: poll due sources, build (and mail) the daily digest, retrain on feedback, tidy the
     database. Stops cleanly on SIGTERM or Ctrl-C."""
     configure_logging(log_format or obj.settings.schedule.log_format, verbose=obj.verbose, zone=obj.settings.zone)
+    if distributed:  # the scheduler alone: one leads (a database lock), workers crawl
+        run_distributed(obj)
+        return
     run_scheduler(obj, once=once)
 
 
@@ -39,6 +45,7 @@ def status(obj: Context) -> None:
         crawl = last_crawl(session)
         digest = next(iter(newest_digests(session, 1)), None)
         health = source_health(session, now, stale_after=settings.stale_after)
+        dist = distributed_status(session, settings, now) if db.dialect == "postgresql" else None
         digest_line = None
         if digest is not None:
             sent = f"mailed {fmt_time(digest.sent_at, settings)}" if digest.sent_at else "not mailed"
@@ -71,3 +78,20 @@ def status(obj: Context) -> None:
     from aggregator.cli.watch import show_watch_status  # here: `run` needs none of the watch commands
 
     show_watch_status(obj)
+    if dist is not None:
+        seen = f"{int(settings.distributed.worker_seen // 60)} min"
+        click.echo(f"workers seen in the last {seen}: {len(dist.workers)}")
+        for w in dist.workers:
+            doing = f", crawling {w.current}" if w.current else ""
+            click.echo(
+                f"  {w.id}: concurrency {w.concurrency}, {w.batches_done} batch(es) done, "
+                f"{w.batches_retried} put back, last seen {fmt_time(w.last_seen_at, settings)}{doing}"
+            )
+        waiting = dist.queue_problem if dist.queued is None else f"{dist.queued} batch(es) waiting"
+        click.echo(f"queue {dist.queue}: {waiting}")
+        if dist.oldest_due is None:
+            click.echo("oldest due source: none")
+        else:
+            sid, since = dist.oldest_due
+            when = "never fetched" if since is None else f"due since {fmt_time(since, settings)}"
+            click.echo(f"oldest due source: {sid} ({when}); {dist.due} due now")

@@ -174,6 +174,22 @@ class WatchSettings(_Strict):
         return os.environ.get(WEBHOOK_SECRET_ENV) or self.webhook_secret
 
 
+class DistributedSettings(_Strict):
+    """`aggregator run --distributed` and `aggregator worker`: the broker, the queue, how sources are batched."""
+
+    broker_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672//", repr=False)  # AGGREGATOR_BROKER_URL wins
+    queue: str = Field(default="aggregator.crawl", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    batch_size: int = Field(default=100, ge=1)  # sources per task (all of a host's due sources stay in one batch)
+    lock_retry: Seconds = Field(default=30.0, ge=0.1)  # a batch whose host another worker crawls waits this long
+    requeue_after: Seconds = Field(default=1800.0, ge=1.0)  # a source queued this long ago may be queued again
+    heartbeat: Seconds = Field(default=15.0, ge=0.5)  # how often a worker records that it is alive
+    worker_seen: Seconds = Field(default=300.0, ge=1.0)  # `status` lists workers heard from within this time
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return os.environ.get("AGGREGATOR_BROKER_URL") or self.broker_url
+
+
 class Settings(_Strict):
     """Everything in settings.toml, with defaults for whatever it leaves out."""
 
@@ -187,6 +203,7 @@ class Settings(_Strict):
     web: WebSettings = WebSettings()
     capture: CaptureSettings = CaptureSettings()
     watches: WatchSettings = WatchSettings()
+    distributed: DistributedSettings = DistributedSettings()
 
     # Filled in by load_settings, not read from the file.
     config_dir: Path = Path("config")
@@ -241,6 +258,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "web": WebSettings,
     "capture": CaptureSettings,
     "watches": WatchSettings,
+    "distributed": DistributedSettings,
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from aggregator.models import Item, Story
@@ -60,8 +60,14 @@ def docs_of_items(session: Session, item_ids: Iterable[int]) -> list[Doc]:
     return _docs(session, Item.id.in_(ids)) if ids else []
 
 
+STORY_LOCK_KEY = 0x61676753  # "aggS": a one-key advisory lock, apart from the migration lock
+
+
 def assign_stories(session: Session, *, now: datetime, window: timedelta) -> StoryReport:
     """Give every item without a story one; existing assignments never change."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Distributed workers group at once: one at a time (until this transaction ends), or one event gets two stories.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
     report = StoryReport()
     while True:
         ids = session.scalars(
