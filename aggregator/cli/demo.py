@@ -27,7 +27,12 @@ from aggregator.services.context import Context
 from aggregator.services.digest import prepare
 from aggregator.services.watching import run_watches, watch_mark
 from aggregator.store.database import Database
+from aggregator.trace.reading import plain_text
+from aggregator.trace.render import render_trace
+from aggregator.trace.tracing import trace_text
 from aggregator.watches.atom import feed_path
+
+TRACE_SAMPLE = "trace-sample.md"  # a short post written for the demo, with claims like the seed post's
 
 
 @click.command()
@@ -62,6 +67,7 @@ def run_demo(obj: Context, *, keep_serving: bool, scheduler: bool = False) -> No
         crawl_and_report(obj, db, catalog, [s.id for s in catalog.sources], quiet=True, settings=settings)
         _show(db, settings)
         html = _digest(obj, db, settings)
+        _trace(db, settings, catalog)
         day = html.stem.removeprefix("digest-")
         db.close()
         demo = f"aggregator --config {config} --db {url}"
@@ -69,6 +75,7 @@ def run_demo(obj: Context, *, keep_serving: bool, scheduler: bool = False) -> No
         click.echo(f"try:  {demo} sources check")
         click.echo(f"      {demo} export --format jsonl | head -3")
         click.echo(f"      {demo} digest --date {day} --format md   (the archived demo digest)")
+        click.echo(f"      {demo} trace {SITE_DIR / TRACE_SAMPLE}   (a text's claims traced to the items)")
         click.echo(f"\nthe demo digest, to read in a browser: {html}")
         if scheduler:
             click.echo(f"\n== aggregator run on the demo outlets (config {config}); Ctrl-C to stop ==")
@@ -196,3 +203,12 @@ def _show(db: Database, settings: Any) -> None:
         words = ", ".join(str(f[0]) for f in explanation.get("features", [])[:5])
         click.echo(f"why item {item_id} is about {topic}: rules matched {hits or 'nothing'}; model words: {words}")
         click.echo(f"      (aggregator --db ... explain {item_id} shows every topic's reasons)")
+
+
+def _trace(db: Database, settings: Any, catalog: Any) -> None:
+    """Trace the demo's sample post against the demo items: each claim with the items (en and es) that bear on it."""
+    text = plain_text((SITE_DIR / TRACE_SAMPLE).read_text(encoding="utf-8"))
+    with db.session() as session:
+        traced = trace_text(session, text, catalog.sources, zone=settings.zone)
+    click.echo(f"\n== trace: the claims of a sample post ({TRACE_SAMPLE}) and the demo items that bear on them ==\n")
+    click.echo(render_trace(traced, "text", settings.zone), nl=False)

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("aggregator.cli.run", "status", "The scheduler's jobs and next runs, the last crawl, the last digest."),
     "tag": ("aggregator.cli.topics", "tag", "Tag stored items by topic (untagged ones, or --all after a retrain)."),
     "topics": ("aggregator.cli.topics", "topics", "List the topics of topics.toml (and check the file)."),
+    "trace": ("aggregator.cli.trace", "trace", "Trace a text to the stored items its claims could rest on."),
     "train": ("aggregator.cli.topics", "train", "Retrain the classifier on the seed examples plus every stored label."),
     "watch": ("aggregator.cli.watch", "watch", "Add, list, test and remove watches: alerts on new matches."),
     "worker": ("aggregator.cli.worker", "worker", "Crawl batches of due sources from the distributed queue."),

@@ -70,6 +70,7 @@ class SourceConfig(BaseModel):
     notes: str = ""
     tags: tuple[str, ...] = ()
     options: dict[str, Any] = {}
+    aliases: tuple[str, ...] = ()  # other names texts give the outlet ("InSight", "GI-TOC"): `aggregator trace`
 
     @field_validator("id")
     @classmethod
@@ -93,6 +94,14 @@ class SourceConfig(BaseModel):
         if not _LANG.match(value):
             raise ValueError(f"must be a language code such as 'en' or 'es-MX', or 'auto', got {value!r}")
         return value.split("-")[0].lower()
+
+    @field_validator("aliases")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(" ".join(alias.split()) for alias in value)
+        if any(not alias or len(alias) > 120 for alias in cleaned):
+            raise ValueError("each alias must be a name of 1 to 120 characters")
+        return cleaned
 
     @model_validator(mode="after")
     def _options_fit_kind(self) -> SourceConfig:

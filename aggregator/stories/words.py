@@ -49,6 +49,13 @@ informe:report estudio:study investigacion:investigation investigadores:research
 tunel:tunnel muro:wall puente:bridge cruce:crossing puerto:port entrada:entry mexicano:mexican mexicana:mexican
 estadounidense:american policia:police policias:police victimas:victims cuerpos:bodies fosa:grave fosas:graves
 secuestro:kidnapping secuestrados:kidnapped extorsion:extortion desaparecidos:disappeared taller:workshop
+entrenamiento:training entrenan:train capacitacion:training contrabando:smuggling traficantes:traffickers
+narcotraficantes:traffickers rutas:routes ruta:route facciones:factions faccion:faction celulas:cells celula:cell
+cabecillas:leaders capos:kingpins militar:military militares:military estrategia:strategy amenaza:threat
+seguridad:security inteligencia:intelligence beneficio:benefit beneficios:benefits mutuo:mutual mutuos:mutual
+delitos:crimes crimen:crime organizado:organized jerarquia:hierarchy pequenas:smaller pequenos:smaller
+fragmentacion:fragmentation fragmentan:fragment dispersas:dispersed dispersos:dispersed socios:partners
+apoyo:support logistico:logistical recursos:resources intercambio:exchange intercambian:exchange
 """
 
 
@@ -67,3 +74,17 @@ def stopword_stems(stem: int) -> frozenset[str]:
 
     words = set(ENGLISH_STOP_WORDS) | set(_SPANISH.split()) | set(_ENGLISH_EXTRA.split())
     return frozenset(fold_for_story_words(w)[:stem] for w in words)
+
+
+@cache
+def counterparts() -> dict[str, tuple[str, ...]]:
+    """Each whole word of the glossary (folded) -> its words in the other language, Spanish to English and back:
+    what a full-text query needs to find the other language's items (the index holds whole words, not stems)."""
+    out: dict[str, list[str]] = {}
+    for es, en in (line.split(":") for line in _SPANISH_ENGLISH.split()):
+        es, en = fold_for_story_words(es), fold_for_story_words(en)
+        if es == en:
+            continue
+        out.setdefault(es, []).append(en)
+        out.setdefault(en, []).append(es)
+    return {word: tuple(dict.fromkeys(others)) for word, others in out.items()}
