@@ -27,6 +27,8 @@ from aggregator.config.settings import CaptureSettings, Settings
 from aggregator.models import Capture, Item
 from aggregator.store.database import Database
 from aggregator.store.warc import CAPTURE_DIR, payload_digest, read_record
+from aggregator.trace.render import render_trace
+from aggregator.trace.tracing import trace_text
 from aggregator.web import create_app
 from tests import feedgen
 from tests.crawling import catalog, fast_settings, lines_by_source, run, source
@@ -177,6 +179,15 @@ def test_an_edited_page_keeps_both_versions(tmp_path: Path, db_url: str, server:
     feed_body = tmp_path / "feed.xml"
     assert snapshot(tmp_path, db_url, str(item_id), "--feed", "--out", str(feed_body)).exit_code == 0
     assert b"Teaser, version 1." in feed_body.read_bytes()  # the feed as it was when the item was first seen
+
+    # A trace result links the first capture: what the outlet said when the claim's item was first fetched.
+    with db.session() as s:
+        traced = trace_text(s, "Soldiers detained gunmen after a shootout near the highway to Caborca.", cat.sources)
+        first_capture = s.scalars(select(Capture).where(Capture.kind == "page").order_by(Capture.captured_at)).first()
+    match = next(m for c in traced.claims for m in c.matches if m.item_id == item_id)
+    assert first_capture is not None and match.capture_url == f"/captures/{first_capture.id}"
+    assert match.captured_at == first_capture.captured_at
+    assert "as captured on" in render_trace(traced, "text", settings.zone)
     db.close()
 
 

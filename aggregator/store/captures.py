@@ -103,6 +103,23 @@ def item_versions(session: Session, item: Item) -> Versions:
     return Versions(pages, feed, failures)
 
 
+def first_page_captures(session: Session, item_ids: Iterable[int]) -> dict[int, Capture]:
+    """Item id to the first written capture of its article page: what the outlet said when it was first fetched."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    first: dict[int, Capture] = {}
+    rows = session.scalars(
+        select(Capture)
+        .where(Capture.item_id.in_(ids), Capture.kind == PAGE, Capture.warc_file.is_not(None))
+        .order_by(Capture.captured_at.desc(), Capture.id.desc())
+    )
+    for row in rows:  # newest first, so the oldest one of each item is written last
+        assert row.item_id is not None
+        first[row.item_id] = row
+    return first
+
+
 def forget_files(session: Session, warc_files: Iterable[str]) -> int:
     """Mark the captures in removed WARC files as removed (the rows stay: when and what was captured is kept)."""
     names = list(warc_files)

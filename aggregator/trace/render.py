@@ -75,6 +75,9 @@ def _claim_text(number: int, claim: ClaimTrace, zone: ZoneInfo) -> str:
         lines.append(f"    {rank}. {match.score:.2f}  {head}  (item {match.item_id})")
         lines += textwrap.wrap(f"“{_line(match.quote)}”", width=110, initial_indent=" " * 7, subsequent_indent=" " * 8)
         lines.append(f"       {_line(match.url)}")
+        if match.captured_at is not None:
+            when = bounded(match.captured_at).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"       as captured on {when}: aggregator snapshot {match.item_id}")
     return "\n".join(lines)
 
 
@@ -90,6 +93,9 @@ def _claim_md(number: int, claim: ClaimTrace, zone: ZoneInfo) -> str:
             f"{_md(match.language or '?')}, {_when(match, zone)} ({zone.key}), score {match.score:.2f}  \n"
             f"   > {_md(match.quote)}"
         )
+        if match.captured_at is not None:
+            when = bounded(match.captured_at).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"   as captured on {when} (`aggregator snapshot {match.item_id}`)")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from aggregator.models import Item
 from aggregator.search.hits import SNIPPET_SCAN, prepare
 from aggregator.search.query import parse
 from aggregator.search.sql import Compiled
+from aggregator.store.captures import first_page_captures
 from aggregator.store.sources import source_names
 from aggregator.stories.grouping import stems
 from aggregator.trace.claims import listed_sources, split_claims
@@ -143,6 +144,7 @@ def trace_text(
             mine = [i for i in own if i.source_id in outlet.source_ids] or own
             cited.append(Cited(outlet.name, outlet.source_ids, _ranked(claim_stems, mine, loader.names)[:OWN_LIMIT]))
         claims.append(ClaimTrace(claim.text, claim.paragraph, cited, _balanced(ranked, limit)))
+    claims = _with_captures(session, claims)
     named = _whole_text_outlets(directory, text)
     total = int(session.scalar(select(func.count()).select_from(Item)) or 0)
     return Trace(claims, named, scope_text, total, truncated)
@@ -187,6 +189,29 @@ def _ranked(claim_stems: list[str], items: Sequence[ItemText], names: dict[str, 
     oldest = datetime.min.replace(tzinfo=UTC)
     matches.sort(key=lambda m: (-m.score, -(m.published_at or oldest).timestamp() if m.published_at else 0))
     return matches
+
+
+def _with_captures(session: Session, claims: list[ClaimTrace]) -> list[ClaimTrace]:
+    """Each match with the first capture of its page, so the reporter can read what the outlet said then."""
+    shown = [m for c in claims for m in c.matches] + [m for c in claims for o in c.cited for m in o.own or []]
+    first = first_page_captures(session, {m.item_id for m in shown})
+    if not first:
+        return claims
+
+    def dated(match: Match) -> Match:
+        capture = first.get(match.item_id)
+        if capture is None:
+            return match
+        return replace(match, captured_at=capture.captured_at, capture_url=f"/captures/{capture.id}")
+
+    return [
+        replace(
+            c,
+            matches=[dated(m) for m in c.matches],
+            cited=[replace(o, own=None if o.own is None else [dated(m) for m in o.own]) for o in c.cited],
+        )
+        for c in claims
+    ]
 
 
 def _balanced(ranked: list[Match], limit: int) -> list[Match]:
