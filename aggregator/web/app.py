@@ -19,7 +19,7 @@ from aggregator.config.settings import Settings
 from aggregator.errors import AggregatorError, StorageError
 from aggregator.search.query import QueryError
 from aggregator.store.database import Database
-from aggregator.web import api, chart_page, feedback, pages
+from aggregator.web import api, chart_page, feedback, pages, suggest_page
 from aggregator.web.context import WebContext
 from aggregator.web.markup import environment
 from aggregator.web.security import Guard, LoginThrottle, web_token
@@ -73,6 +73,7 @@ def create_app(
     app.state.web = ctx
     for router in (pages.router, chart_page.router, feedback.router, api.router):
         app.include_router(router)
+    app.include_router(suggest_page.router)
     _add_error_handlers(app, ctx)
     app.middleware("http")(_security_headers)
     if allowed_hosts:
