@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aggregator.classify.classifier import FORMAT_VERSION, Classifier, ClassifierError, TopicResult
-from aggregator.classify.evaluation import check_labels, cross_validate, evaluate, folds
+from aggregator.classify.evaluation import check_labels, cross_validate, evaluate, folds, learning_curve
 from aggregator.classify.examples import Example, examples_from_records, load_records, seed_examples
 from aggregator.classify.metrics import metrics
 from aggregator.classify.topics import UnknownTopicError, load_topics, parse_topics
@@ -20,9 +20,10 @@ from aggregator.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO / "tests" / "data" / "eval_dev.jsonl"
 TOPICS = load_topics(REPO / "config")
-# Bars measured on tests/data/eval_dev.jsonl (never trained on); see the figures printed by the tests.
-COLD_START_MACRO_F1 = 0.93
-CV5_MACRO_F1 = 0.92
+# Bars measured on tests/data/eval_dev.jsonl (never trained on); see the figures printed by the tests. With the
+# sub-word block (issue #13): cold start 0.962, --cv 5 0.965 (before it: 0.958 and 0.957).
+COLD_START_MACRO_F1 = 0.95
+CV5_MACRO_F1 = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +255,42 @@ def test_load_records_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="line 2: not JSON"):
         load_records(path)
     assert len(examples_from_records([{"title": "t", "labels": ["cartels"]}])) == 1
+
+
+# --- sub-word features and the learning curve (issue #13) ---------------------------------------------------------
+
+
+def test_sub_words_reach_unseen_word_forms_and_are_explained(clf: Classifier) -> None:
+    result = clf.predict([{"title": "Narcoterroristas atacan instalaciones", "text": "", "lang": "es"}])[0]
+    names = [name for name, _ in result["terrorism"].explanation.features]
+    parts = [n for n in names if "[" in n]
+    assert parts, names  # a word never seen whole is scored, and named, by its character n-grams
+    word, gram = parts[0].rstrip("]").split(" [")
+    assert gram in f" {word} " and word in {"narcoterroristas", "atacan", "instalaciones"}
+    # The sub-word block moves the score: without it the same item scores otherwise.
+    assert clf._subwords is not None
+    block, _ = clf._subwords.score([["narcoterroristas", "atacan", "instalaciones"]])
+    assert abs(float(block[0, clf.model.model_topics.index("terrorism")])) > 0.01  # type: ignore[union-attr]
+
+
+def test_a_version_1_save_loads_without_the_sub_word_block(clf: Classifier, tmp_path: Path) -> None:
+    clf.save(tmp_path)
+    meta = json.loads((tmp_path / "classifier.json").read_text(encoding="utf-8"))
+    meta["format_version"] = 1
+    del meta["ngrams"]
+    (tmp_path / "classifier.json").write_text(json.dumps(meta), encoding="utf-8")
+    old = Classifier.load(tmp_path, TOPICS)
+    assert old._subwords is None and old.model is not None and not old.model.ngrams
+    scored = old.predict([{"title": "Cartel gunmen ambush police convoy in Sinaloa"}])[0]
+    assert 0.0 <= scored["cartels"].score <= 1.0
+    assert not any("[" in name for name, _ in scored["cartels"].explanation.features)
+
+
+def test_learning_curve_has_a_point_per_step_for_both_strategies(seed: list[Example]) -> None:
+    records = load_records(DEV)[::2]
+    curve = learning_curve(records, TOPICS, seed, k=2, step=40, most=80)
+    print(f"\nlearning curve, half of eval_dev.jsonl, 2 folds: {curve['points']}")
+    assert [p["labels"] for p in curve["points"]] == [0, 40, 80]
+    first = curve["points"][0]
+    assert first["uncertainty"] == first["random"] > 0.8  # both start from the seed alone
+    assert all(0.0 <= p[s] <= 1.0 for p in curve["points"] for s in ("uncertainty", "random"))

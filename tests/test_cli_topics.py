@@ -129,8 +129,15 @@ def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:
     assert report["macro_f1"] >= 0.9 and 0 <= report["micro_f1"] <= 1
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(dev.read_text().splitlines()[:60]) + "\n")
-    cv = agg(*base, "evaluate", "--data", str(small), "--cv", "3")
+    cv = agg(*base, "evaluate", "--data", str(small), "--cv", "3", "--curve", "0")
     assert cv.returncode == 0 and "macro-F1" in cv.stdout and "3-fold" in cv.stdout
+    assert "learning curve" not in cv.stdout
+    # The learning curve: a point per 50 simulated labels, as `label --suggest` picks them and at random.
+    curve = agg(*base, "evaluate", "--data", str(small), "--cv", "2", "--curve", "50")
+    assert curve.returncode == 0 and "learning curve (2-fold" in curve.stdout, curve.stderr
+    assert "gain per 50 labels" in curve.stdout
+    points = [line.split()[0] for line in curve.stdout.split("learning curve")[1].splitlines()[3:]]
+    assert points[:2] == ["0", "50"]
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"title": "x", "labels": ["cartels"]}\nnot json\n')
     bad = agg(*base, "evaluate", "--data", str(broken))

@@ -18,10 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DEV = REPO / "tests" / "data" / "real_dev.jsonl"
 TOPICS = load_topics(REPO / "config")
 ENGINE = RuleEngine(TOPICS)
-# Reached when the set was built (model 0.875, rules 0.859; before issue #13: 0.411 and 0.191), less a margin:
-# the set holds few positives (15), so one item moves a topic's F1 by several points.
-REAL_DEV_MACRO_F1 = 0.82
-REAL_DEV_RULES_MACRO_F1 = 0.80
+# Reached when the set was built (model 0.875, rules 0.859; before issue #13: 0.411 and 0.191), then with the
+# sub-word block 0.897 (rules unchanged), less a margin: the set holds few positives (15), so one item moves a
+# topic's F1 by several points.
+REAL_DEV_MACRO_F1 = 0.86
+REAL_DEV_RULES_MACRO_F1 = 0.84
 
 
 @pytest.fixture(scope="module")

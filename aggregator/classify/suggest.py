@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -49,23 +50,33 @@ def suggest_labels(session: Session, topic_ids: list[str], n: int) -> list[Sugge
         .order_by(Item.first_seen_at.desc())
         .limit(CANDIDATES)
     )
-    buckets: dict[tuple[str, str], list[Suggestion]] = defaultdict(list)
-    for item_id, topic, score, explanation, language, title in rows:
-        if (item_id, topic) in done:
-            continue
-        threshold = float((explanation or {}).get("threshold", 0.5))
-        buckets[(topic, language or "")].append(
-            Suggestion(item_id, topic, float(score), threshold, language or "", title)
+    candidates = [
+        Suggestion(
+            item_id, topic, float(score), float((explanation or {}).get("threshold", 0.5)), language or "", title
         )
-    queues = [sorted(b, key=lambda s: (s.margin, -s.item_id)) for _, b in sorted(buckets.items())]
+        for item_id, topic, score, explanation, language, title in rows
+        if (item_id, topic) not in done
+    ]
+    return take_turns(candidates, n)
+
+
+def take_turns(candidates: Iterable[Suggestion], n: int) -> list[Suggestion]:
+    """The `n` least sure of `candidates`, each topic and language bucket taking its turn, an item asked once.
+
+    The one picking step of `label --suggest`, the web list and the feedback simulation of `evaluate --cv`.
+    """
+    buckets: dict[tuple[str, str], list[Suggestion]] = defaultdict(list)
+    for suggestion in candidates:
+        buckets[(suggestion.topic, suggestion.language)].append(suggestion)
+    queues = [deque(sorted(b, key=lambda s: (s.margin, -s.item_id))) for _, b in sorted(buckets.items())]
     picked: list[Suggestion] = []
     asked: set[int] = set()
     while len(picked) < n and any(queues):
         for queue in queues:
             while queue and queue[0].item_id in asked:
-                queue.pop(0)
+                queue.popleft()
             if queue and len(picked) < n:
-                suggestion = queue.pop(0)
+                suggestion = queue.popleft()
                 picked.append(suggestion)
                 asked.add(suggestion.item_id)
     return sorted(picked, key=lambda s: s.margin)

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from aggregator.classify.evaluation import cross_validate, known_labels, label_problems
+from aggregator.classify.evaluation import (
+    CURVE_LABELS,
+    CURVE_STEP,
+    cross_validate,
+    known_labels,
+    label_problems,
+    learning_curve,
+)
 from aggregator.classify.evaluation import evaluate as run_evaluation
 from aggregator.classify.examples import load_records, seed_examples
 from aggregator.classify.suggest import suggest_labels
@@ -174,9 +181,17 @@ def _reasons(why: Any) -> list[str]:
     help='JSON lines: {"title", "text", "lang", "labels": [topic, ...]} per line.',
 )
 @click.option("--cv", "folds", type=click.IntRange(2, 20), help="Simulate feedback: K folds, the others as labels.")
+@click.option(
+    "--curve",
+    "curve",
+    type=click.IntRange(0, 5000),
+    default=CURVE_LABELS,
+    show_default=True,
+    help=f"With --cv: macro-F1 per {CURVE_STEP} simulated labels up to this many (suggested vs random; 0: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) -> None:
+def evaluate(obj: Context, data_path: Path, folds: int | None, curve: int, as_json: bool) -> None:
     """Measure the classifier on labelled data: per-topic precision, recall, F1; micro and macro F1."""
     topic_set = obj.topics()
     records = load_records(data_path)
@@ -188,6 +203,9 @@ def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) ->
         if folds:
             feedback, _ = feedback_examples(session, topic_set)
             report = cross_validate(records, topic_set, seed_examples() + feedback, folds)
+            if curve >= CURVE_STEP and records:
+                report["learning_curve"] = learning_curve(records, topic_set, seed_examples() + feedback, folds,
+                                                          most=curve)  # fmt: skip
         else:
             report = run_evaluation(load_classifier(obj.settings, topic_set, session=session), records)
     db.close()
@@ -201,8 +219,25 @@ def evaluate(obj: Context, data_path: Path, folds: int | None, as_json: bool) ->
         f"macro-F1 {report['macro_f1']:.3f}   micro-F1 {report['micro_f1']:.3f}   ({len(records)} items"
         + (f", {folds}-fold feedback simulation)" if folds else ")")
     )
+    if "learning_curve" in report:
+        _show_curve(report["learning_curve"])
     if not records:
         sys.exit(1)
+
+
+def _show_curve(curve: dict[str, Any]) -> None:
+    """The feedback simulation's learning curve: labels the reporter gave, macro-F1 with them, gain over the seed."""
+    start = curve["points"][0]
+    rows = [[str(p["labels"]), f"{p['uncertainty']:.3f}", f"{p['uncertainty'] - start['uncertainty']:+.3f}",
+             f"{p['random']:.3f}", f"{p['random'] - start['random']:+.3f}"] for p in curve["points"]]  # fmt: skip
+    click.echo(f"\nlearning curve ({curve['folds']}-fold, the seed plus simulated labels):")
+    click.echo(table(rows, ["labels", "suggested", "gain", "random", "gain"]))
+    ends = curve["points"][-1]
+    per = curve["step"] / max(1, ends["labels"])
+    click.echo(
+        f"gain per {curve['step']} labels: {(ends['uncertainty'] - start['uncertainty']) * per:+.3f} macro-F1 as "
+        f"`label --suggest` picks them, {(ends['random'] - start['random']) * per:+.3f} at random"
+    )
 
 
 def _suggest(obj: Context, n: int, topic: str | None) -> None:

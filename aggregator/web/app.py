@@ -19,7 +19,17 @@ from aggregator.config.settings import Settings
 from aggregator.errors import AggregatorError, StorageError
 from aggregator.search.query import QueryError
 from aggregator.store.database import Database
-from aggregator.web import api, captures, chart_page, entity_page, feedback, pages, trace_page, watch_feed
+from aggregator.web import (
+    api,
+    captures,
+    chart_page,
+    entity_page,
+    feedback,
+    pages,
+    suggest_page,
+    trace_page,
+    watch_feed,
+)
 from aggregator.web.context import WebContext
 from aggregator.web.markup import environment
 from aggregator.web.security import Guard, LoginThrottle, web_token
@@ -77,6 +87,7 @@ def create_app(
     app.include_router(captures.router)
     app.include_router(watch_feed.router)
     app.include_router(trace_page.router)
+    app.include_router(suggest_page.router)
     _add_error_handlers(app, ctx)
     app.middleware("http")(_security_headers)
     if allowed_hosts:
