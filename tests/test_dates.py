@@ -29,7 +29,7 @@ from aggregator.parse.listings import parse_listing
 from aggregator.parse.sitemaps import parse_sitemap
 from aggregator.search.hits import iter_matches, search
 from aggregator.search.stats import BY, PER, volume
-from aggregator.store.database import Database, migrate
+from aggregator.store.database import Database
 from aggregator.stories.store import assign_stories
 from aggregator.web import create_app
 from tests.crawling import catalog, fast_settings, lines_by_source, run, source
@@ -264,6 +264,9 @@ def test_stories_digest_stats_and_search_survive_extreme_stored_dates(
             for by in BY:
                 for per in (None, *PER):
                     found = volume(session, None, by=by, per=per, zone=settings.zone)
+                    if per == "entity":  # none of these items names an entity of entities.toml: nothing to count
+                        assert found.periods == [] and found.series == {}, (by, per)
+                        continue
                     # Dated by their first sighting: no period before 2026 or after it.
                     assert found.periods and all(p.startswith("2026") for p in found.periods), (by, per)
                     assert sum(sum(series) for series in found.series.values()) == 3, (by, per)
@@ -333,7 +336,7 @@ def test_migration_mends_stored_dates(db_url: str) -> None:
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.stamp(config, "0006")
-    migrate(db.engine)
+        command.upgrade(config, "0007")  # the migration under test; later ones create tables that exist here
     with db.session() as session:
         items = {name: session.get(Item, item_id) for name, item_id in ids.items()}
     db.close()

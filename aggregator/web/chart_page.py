@@ -23,7 +23,7 @@ from aggregator.web.volume_bounds import MAX_PERIODS, ParameterError, check_rang
 
 router = APIRouter()
 
-Per = Literal["topic", "source", "lang", "all"]
+Per = Literal["topic", "source", "lang", "entity", "all"]
 By = Literal["day", "week", "month"]
 # The chart by day, without a since, shows this many days up to until (or the newest item): the plot draws at most
 # MAX_POINTS periods, and three months of days still read as a line.
