@@ -61,6 +61,14 @@ def start_run(config: Path, db_url: str, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def catches_sigterm(pid: int) -> bool:
+    """The process has set a SIGTERM handler (Linux: bit 15 of SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
 def wait_for(predicate, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,6 +170,9 @@ def test_a_digest_missed_while_down_is_built_and_mailed_once(tmp_path: Path, ser
         for _ in range(2):  # start, stop, start again: the missed digest is built and mailed once
             proc = start_run(config, db_url)
             stopper.append(proc)
+            # Running, not just started: the second run finds the items and the mail there already, and a signal
+            # before its handler is set would kill it.
+            wait_for(lambda: catches_sigterm(proc.pid))
             wait_for(lambda: count(db_url, "items") == 2 and len(recorder.envelopes) >= 2)
             time.sleep(1.5)
             proc.send_signal(signal.SIGTERM)
