@@ -212,7 +212,7 @@ def test_ids_beyond_64_bits_or_below_one_are_404_on_every_id_route(db_url: str, 
     # Every route that takes an item id, so that a new one cannot forget the check.
     id_routes = {(method, path) for method, path in _routes(app.routes) if "{item_id}" in path}
     assert id_routes == {("GET", "/items/{item_id}"), ("GET", "/api/items/{item_id}"),
-                         ("POST", "/items/{item_id}/feedback")}  # fmt: skip
+                         ("POST", "/items/{item_id}/feedback"), ("POST", "/suggest/{item_id}")}  # fmt: skip
     largest = MAX_ID["sqlite" if s.url.startswith("sqlite") else "postgresql"]  # 64 bits on SQLite, 32 on PostgreSQL
     bad_ids = [largest + 1, 2**63, 99999999999999999999, 2**64, 10**40, 0, -1, -(2**31) - 1, -(2**63) - 1]
     with WebServer(app) as srv, httpx.Client(base_url=srv.origin, timeout=30) as c:
