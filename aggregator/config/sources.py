@@ -20,6 +20,15 @@ from aggregator.network import registrable_domain
 from aggregator.text import fold_for_rules
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def checked_id(value: str) -> str:
+    """`value` if it is an id of the config files (a source's, a watch's), else ValueError saying what one is."""
+    if not _ID.match(value):
+        raise ValueError("must be lowercase letters, digits, '-' or '_' (at most 64)")
+    return value
+
+
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 # What a source's `language` may say instead of a code: every item's language is then detected from its text.
 AUTO = "auto"
@@ -75,9 +84,7 @@ class SourceConfig(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("must be lowercase letters, digits, '-' or '_' (at most 64)")
-        return value
+        return checked_id(value)
 
     @field_validator("url")
     @classmethod

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aggregator.config.durations import parse_duration
 from aggregator.config.settings import PACKAGED_CONFIG, read_config_file
+from aggregator.config.sources import checked_id
 from aggregator.errors import ConfigError, QueryError
 from aggregator.search.query import parse
 
 FILENAME = "watches.toml"
 Channel = Literal["mail", "webhook", "atom"]
 CHANNELS: tuple[Channel, ...] = ("mail", "webhook", "atom")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _QUIET = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
 
 
@@ -40,9 +40,7 @@ class WatchConfig(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("must be lowercase letters, digits, '-' or '_' (at most 64)")
-        return value
+        return checked_id(value)
 
     @field_validator("query")
     @classmethod
