@@ -64,6 +64,9 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
             "aggregator.spiders.capture.CaptureMiddleware": 595,
             "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
+            # No proxy from http_proxy/https_proxy: a proxy resolves the feed's host name itself, out of the address
+            # guard's sight, so a name pointing at 10.x would be fetched through it.
+            "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
         },
         "SPIDER_MIDDLEWARES": {
             "scrapy.spidermiddlewares.referer.RefererMiddleware": None,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import source_file
+from aggregator.config import toml_edit
 from aggregator.config.source_file import append_source, set_enabled
 from aggregator.config.sources import load_sources
 from aggregator.errors import ConfigError
@@ -162,7 +162,7 @@ def test_a_crash_while_writing_leaves_the_old_file(sources: Path, monkeypatch: p
     def crash(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(source_file.os, "replace", crash)
+    monkeypatch.setattr(toml_edit.os, "replace", crash)
     with pytest.raises(ConfigError, match="cannot write: disk full"):
         append_source(sources, NEW)
     assert sources.read_bytes() == before

@@ -255,3 +255,22 @@ def _urlset(url: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         f"<url><loc>{url}</loc><lastmod>{today}</lastmod></url></urlset>"
     ).encode()
+
+
+def test_a_proxy_in_the_environment_is_not_used_so_it_cannot_resolve_names_past_the_guard(
+    tmp_path: Path, sqlite_url: str, server: TestServer, other: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy (on the allowed 127.0.0.1) would be handed the whole URL and resolve its host itself.
+    other.add("/feed", Reply(body=feedgen.rss20([feedgen.item(1, other.base)])))
+    port = other.httpd.server_address[1]
+    by_number = f"http://2130706434:{port}/feed"  # 2130706434 = 127.0.0.2, a name to the resolver
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, server.base)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    db = Database(sqlite_url)
+    run(db, fast_settings(tmp_path, allow_networks=["127.0.0.1/32"]), catalog(source("number", by_number)))
+    assert _last_error(db, "number") == refused(by_number, "2130706434 resolves to 127.0.0.2, a loopback address")
+    assert server.log == [] and other.log == []
+    with db.session() as session:
+        assert session.query(Item).count() == 0

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from aggregator.config.entities import Entity, EntitySet, Name
 from aggregator.text import fold_for_rules
 
 FIELDS = ("title", "summary", "text")
-_WORD = re.compile(r"[^\W_]+")
+_SPLIT = re.compile(r"([^\W_]+)")  # split keeps the words: every odd part is one
 # What may stand between the words of a multi-word alias: spaces, hyphens, apostrophes, a slash; not a comma or a
 # sentence's end, so "…in Sinaloa. Cartel members…" is no "Sinaloa Cartel". A dot only where the alias has one
 # ("Cd. Juárez").
@@ -74,7 +75,7 @@ class Matcher:
             self._first.setdefault(pattern.words[0], []).append(pattern)
         for candidates in self._first.values():
             candidates.sort(key=lambda p: (-len(p.words), p.exact is None))  # longest first, exact case first
-        self._folds: dict[str, tuple[str, str]] = {}
+        self._folds: dict[str, str] = {}  # word as written -> lower case, accents off
 
     def match(self, fields: Mapping[str, str]) -> list[Mention]:
         """Every mention in the given fields (title, summary, text), in field then text order."""
@@ -84,54 +85,50 @@ class Matcher:
                 found += self._match_field(name, text)
         return found
 
-    def _fold(self, word: str) -> tuple[str, str]:
-        folded = self._folds.get(word)
-        if folded is None:
-            if len(self._folds) > _FOLDS_KEPT:
-                self._folds.clear()
-            kept = word if word.isascii() else fold_for_rules(word)
-            folded = self._folds[word] = (kept.lower(), kept)
+    def _fold(self, word: str) -> str:
+        if len(self._folds) > _FOLDS_KEPT:
+            self._folds.clear()
+        folded = self._folds[word] = (word if word.isascii() else fold_for_rules(word)).lower()
         return folded
 
     def _match_field(self, name: str, text: str) -> list[Mention]:
-        spans = [m.span() for m in _WORD.finditer(text)]
-        folds = [self._fold(text[a:b]) for a, b in spans]
-        lower = [f[0] for f in folds]
+        # One C-level split gives the words and what stands between them: parts = [gap, word, gap, word, ..., gap].
+        parts = _SPLIT.split(text)
+        words = parts[1::2]
+        folds = self._folds
+        lower = [folds.get(w) or self._fold(w) for w in words]
         first = self._first
+        hits = [i for i, w in enumerate(lower) if w in first]
         out: list[Mention] = []
-        i, n = 0, len(lower)
-        while i < n:
-            candidates = first.get(lower[i])
-            step = 1
-            if candidates is not None:
-                for pattern in candidates:
-                    size = len(pattern.words)
-                    if not self._fits(pattern, i, size, lower, folds, spans, text):
-                        continue
-                    owners = [e for e, ambiguous in pattern.owners if self._accepts(e, ambiguous, i, i + size, lower)]
-                    if owners:
-                        surface = text[spans[i][0] : spans[i + size - 1][1]]
-                        out += [Mention(self.ids[e], name, surface, spans[i][0]) for e in owners]
-                        step = size
-                        break
-            i += step
+        if not hits:
+            return out
+        offsets: list[int] | None = None
+        after = 0  # matches do not overlap: a hit inside the previous match is skipped
+        for i in hits:
+            if i < after:
+                continue
+            for pattern in first[lower[i]]:
+                size = len(pattern.words)
+                if not self._fits(pattern, i, size, lower, words, parts):
+                    continue
+                owners = [e for e, ambiguous in pattern.owners if self._accepts(e, ambiguous, i, i + size, lower)]
+                if owners:
+                    if offsets is None:
+                        offsets = [0, *accumulate(map(len, parts))]
+                    surface = "".join(parts[2 * i + 1 : 2 * (i + size)])
+                    out += [Mention(self.ids[e], name, surface, offsets[2 * i + 1]) for e in owners]
+                    after = i + size
+                    break
         return out
 
     @staticmethod
-    def _fits(
-        pattern: _Pattern,
-        i: int,
-        size: int,
-        lower: list[str],
-        folds: list[tuple[str, str]],
-        spans: list[tuple[int, int]],
-        text: str,
-    ) -> bool:
+    def _fits(pattern: _Pattern, i: int, size: int, lower: list[str], words: list[str], parts: list[str]) -> bool:
         if i + size > len(lower) or tuple(lower[i : i + size]) != pattern.words:
             return False
-        if pattern.exact is not None and tuple(f[1] for f in folds[i : i + size]) != pattern.exact:
+        if pattern.exact is not None and tuple(fold_for_rules(w) for w in words[i : i + size]) != pattern.exact:
             return False
-        return all(pattern.gap.fullmatch(text, spans[k][1], spans[k + 1][0]) for k in range(i, i + size - 1))
+        # parts[2k + 2] is what stands between word k and word k + 1.
+        return all(pattern.gap.fullmatch(parts[2 * k + 2]) for k in range(i, i + size - 1))
 
     def _accepts(self, entity: int, ambiguous: bool, start: int, end: int, lower: list[str]) -> bool:
         rules = self._rules[entity]

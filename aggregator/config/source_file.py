@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from enum import Enum
@@ -13,12 +10,12 @@ from typing import Any
 
 import tomlkit
 from pydantic import ValidationError
-from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Item, Table
 from tomlkit.toml_document import TOMLDocument
 
 from aggregator.config.settings import describe_validation_error
 from aggregator.config.sources import SourceConfig, parse_sources
+from aggregator.config.toml_edit import parse_config, read_config, write_config
 from aggregator.errors import ConfigError
 from aggregator.store.urls import feed_key
 
@@ -31,8 +28,8 @@ def append_source(path: Path, entry: Mapping[str, object]) -> None:
     Raises ConfigError when the entry is invalid, its id is taken, or its feed is already there under another URL
     form (same `feed_key`). Every existing byte is kept; the file is replaced atomically.
     """
-    text = _read(path)
-    tables = _source_tables(_parse(text, path), path)
+    text = read_config(path)
+    tables = _source_tables(parse_config(text, path), path)
     label = f"{path}: new source '{entry.get('id')}'"
     try:
         new = SourceConfig.model_validate(dict(entry))
@@ -58,7 +55,7 @@ def append_source(path: Path, entry: Mapping[str, object]) -> None:
         separator = "" if text.endswith(newline * 2) else newline
     updated = text + separator + _render(entry, _key_order(tables), newline)
     _check_appended(text, updated, path, new.id)
-    _write_atomic(path, updated)
+    write_config(path, updated)
 
 
 def set_enabled(path: Path, source_id: str, enabled: bool) -> None:
@@ -66,8 +63,8 @@ def set_enabled(path: Path, source_id: str, enabled: bool) -> None:
 
     Raises ConfigError when no source has that id. Does not rewrite the file when the value is already there.
     """
-    text = _read(path)
-    doc = _parse(text, path)
+    text = read_config(path)
+    doc = parse_config(text, path)
     tables = _source_tables(doc, path)
     index = next((i for i, table in enumerate(tables) if table.get("id") == source_id), None)
     if index is None:
@@ -85,26 +82,7 @@ def set_enabled(path: Path, source_id: str, enabled: bool) -> None:
     expected["source"][index]["enabled"] = enabled
     if _load(updated, path) != expected:
         raise ConfigError(f"config: {path}: editing source '{source_id}' would change other values; file left as is")
-    _write_atomic(path, updated)
-
-
-def _read(path: Path) -> str:
-    # Bytes, not read_text: universal newlines would turn CRLF into LF and change every line of the file.
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config: {path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {path}: not UTF-8: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"config: {path}: cannot read: {exc}") from exc
-
-
-def _parse(text: str, path: Path) -> TOMLDocument:
-    try:
-        return tomlkit.parse(text)
-    except TOMLKitError as exc:
-        raise ConfigError(f"config: {path}: not valid TOML: {exc}") from exc
+    write_config(path, updated)
 
 
 def _load(text: str, path: Path) -> dict[str, Any]:
@@ -202,33 +180,3 @@ def _check_appended(text: str, updated: str, path: Path, source_id: str) -> None
     if source_id not in catalog.by_id():
         why = "; ".join(p.message for p in catalog.problems if p.source_id == source_id) or "it does not load"
         raise ConfigError(f"config: {path}: new source '{source_id}' would not load: {why}; file left as is")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a sibling temp file, fsync it, then rename it over `path`: readers see the old file or the new one."""
-    target = path.resolve()  # replace the file a symlink points to, not the symlink
-    try:
-        mode = target.stat().st_mode & 0o7777
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"config: {path}: cannot write: {exc}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise ConfigError(f"config: {path}: cannot write: {exc}") from exc
-        raise
-    # The rename itself is durable only once the directory is synced (not possible on every platform).
-    with contextlib.suppress(OSError):
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)

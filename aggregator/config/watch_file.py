@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from tomlkit.items import AoT
 
 from aggregator.config.settings import describe_validation_error
-from aggregator.config.source_file import _parse, _read, _write_atomic
+from aggregator.config.toml_edit import parse_config, read_config, write_config
 from aggregator.config.watches import FILENAME, WatchConfig, packaged_text, parse_watches
 from aggregator.errors import ConfigError
 
@@ -24,7 +24,7 @@ def add_watch(config_dir: Path, entry: Mapping[str, object]) -> WatchConfig:
     Raises ConfigError when the entry is invalid or its id is taken; the file is replaced atomically.
     """
     path = config_dir / FILENAME
-    text = _read(path) if path.exists() else packaged_text()
+    text = read_config(path) if path.exists() else packaged_text()
     try:
         new = WatchConfig.model_validate(dict(entry))
     except ValidationError as exc:
@@ -48,15 +48,15 @@ def add_watch(config_dir: Path, entry: Mapping[str, object]) -> WatchConfig:
     after = parse_watches(updated, path)
     if new.id not in after.by_id() or len(after.watches) != len(catalog.watches) + 1:
         raise ConfigError(f"config: {path}: adding watch '{new.id}' would not load; file left as is")
-    _write_atomic(path, updated)
+    write_config(path, updated)
     return new
 
 
 def remove_watch(config_dir: Path, watch_id: str) -> None:
     """Remove watch `watch_id`; every other watch and comment stays. Raises ConfigError when there is none."""
     path = config_dir / FILENAME
-    text = _read(path)
-    doc = _parse(text, path)
+    text = read_config(path)
+    doc = parse_config(text, path)
     tables = doc.get("watch")
     if not isinstance(tables, AoT):
         raise ConfigError(f"config: {path}: no watch with id '{watch_id}'")
@@ -71,4 +71,4 @@ def remove_watch(config_dir: Path, watch_id: str) -> None:
         del expected["watch"]
     if tomllib.loads(updated) != expected:
         raise ConfigError(f"config: {path}: removing watch '{watch_id}' would change other values; file left as is")
-    _write_atomic(path, updated)
+    write_config(path, updated)

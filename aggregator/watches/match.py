@@ -80,6 +80,7 @@ def match_new(
         ]  # fmt: skip
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
         # The unique (watch, item, channel) key: an item already queued (a cursor reset by hand) stays one alert.
-        session.execute(insert(WatchDelivery).values(rows).on_conflict_do_nothing())
+        # One cached statement run once per row (executemany), not a VALUES list compiled afresh for every batch.
+        session.execute(insert(WatchDelivery.__table__).on_conflict_do_nothing(), rows)  # type: ignore[arg-type]
     cursor.last_item_id, cursor.matched_at, cursor.error = upto, now, None
     return len(ids)
