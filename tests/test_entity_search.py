@@ -152,6 +152,13 @@ def test_the_web_app_shows_entities_and_an_entity_page(tmp_path: Path) -> None:
         assert "<script>x()" not in page.text and "&lt;script&gt;x()" in page.text
         assert client.get("/entities/nowhere").status_code == 404
         assert client.get("/entities/..%2F..%2Fetc").status_code == 404
+        # The chart draws a line per entity, as the API counts them; the form offers it and keeps it selected.
+        chart = client.get("/chart", params={"per": "entity", "by": "month"})
+        assert chart.status_code == 200 and '<option value="entity" selected>' in chart.text
+        svg = client.get("/chart.svg", params={"per": "entity", "by": "month"}).text
+        assert "<title>cjng, 2026-01: 3</title>" in svg
+        counted = client.get("/api/volume", params={"per": "entity", "by": "month"}).json()
+        assert counted["per"] == "entity" and counted["series"]["cjng"] == [3]
 
 
 def test_the_digest_lists_each_storys_entities(tmp_path: Path) -> None:
