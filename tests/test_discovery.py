@@ -247,7 +247,7 @@ RSS = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
         (b"[1, 2]", None, None),
         (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>', None, "sitemap"),
         (b"<sitemapindex><sitemap><loc>https://x/s.xml</loc></sitemap></sitemapindex>", None, "sitemap"),
-        (gzip.compress(b'<?xml version="1.0"?><urlset/>'), "application/x-gzip", "sitemap"),
+        (gzip.compress(b'<?xml version="1.0"?><urlset/>', mtime=0), "application/x-gzip", "sitemap"),
         (b"<!DOCTYPE html><html><head><title>x</title></head></html>", None, "html"),
         (b"<!-- hi -->\n<HTML lang=en>", "text/xml", "html"),
         (

@@ -37,7 +37,7 @@ def write_config(path: Path, text: str) -> None:
     """Write a sibling temp file, fsync it, then rename it over `path`: readers see the old file or the new one."""
     target = path.resolve()  # replace the file a symlink points to, not the symlink
     try:
-        mode = target.stat().st_mode & 0o7777
+        mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
         handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise ConfigError(f"config: {path}: cannot write: {exc}") from exc
@@ -61,3 +61,10 @@ def write_config(path: Path, text: str) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def _new_file_mode() -> int:
+    """What open() would give a new file here: 0o666 less the umask (mkstemp's own 0o600 would hide it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
