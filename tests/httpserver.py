@@ -1,4 +1,4 @@
-"""A scriptable HTTP server on 127.0.0.1 for crawl tests: routes return bodies, statuses, stalls and floods."""
+"""A scriptable HTTP server on 127.0.0.1 for tests: routes return bodies, statuses, stalls and floods (POSTs logged)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ Route = Callable[["Request"], Reply]
 class Request:
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""  # a POST's
 
 
 class TestServer:
@@ -39,11 +41,11 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[Request] = []
         self._stop = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, 0), self._handler())
+        self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -81,7 +83,13 @@ class TestServer:
                 return
 
             def do_GET(self) -> None:  # noqa: N802
-                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
+                self._answer(Request(self.path, {k.lower(): v for k, v in self.headers.items()}))
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, "POST", body))
+
+            def _answer(self, request: Request) -> None:
                 server.log.append(request)
                 route = server.routes.get(self.path) or server.routes.get(urlsplit(self.path).path)
                 if route is None:

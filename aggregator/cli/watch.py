@@ -19,6 +19,7 @@ from aggregator.services.context import Context
 from aggregator.services.watching import WatchRun
 from aggregator.watches.health import watch_health
 from aggregator.watches.match import SENT, matching_ids, newest_item_id
+from aggregator.watches.notify import masked
 
 
 @click.group()
@@ -31,15 +32,18 @@ def watch() -> None:
 @click.argument("query")
 @click.option("--deliver", "-d", "deliver", multiple=True, type=click.Choice(CHANNELS), help="Channel (repeatable).")
 @click.option("--webhook", default="", metavar="URL", help="Where webhook alerts are POSTed.")
+@click.option("--notify", "notify", multiple=True, metavar="URL", help="An Apprise URL for -d notify (repeatable).")
 @click.option("--every", default="now", show_default=True, help='"now", or a batch period such as 1h.')
 @click.option("--quiet", "quiet_hours", default="", metavar="HH:MM-HH:MM", help="Hours (your timezone) of silence.")
 @click.option("--max-per-message", type=int, default=None, help="Items in one message (default 50).")
 @pass_ctx
-def add(obj: Context, watch_id: str, query: str, deliver: tuple[str, ...], webhook: str, every: str,
-        quiet_hours: str, max_per_message: int | None) -> None:  # fmt: skip
+def add(obj: Context, watch_id: str, query: str, deliver: tuple[str, ...], webhook: str, notify: tuple[str, ...],
+        every: str, quiet_hours: str, max_per_message: int | None) -> None:  # fmt: skip
     """Add watch ID on QUERY to watches.toml (comments kept); it alerts on items stored from now on."""
     entry: dict[str, object] = {"id": watch_id, "query": query, "deliver": tuple(deliver or ("atom",))}
-    entry |= {"webhook": webhook, "every": every if every != "now" else "", "quiet": quiet_hours}
+    entry |= {"webhook": webhook, "notify": notify, "quiet": quiet_hours}
+    if every != "now":  # the default is left out of the file (an empty `every` would not validate)
+        entry["every"] = every
     if max_per_message is not None:
         entry["max_per_message"] = max_per_message
     new = add_watch(obj.config_dir, entry)
@@ -80,6 +84,9 @@ def list_watches(obj: Context) -> None:
     ]  # fmt: skip
     headers = ["watch", "channel", "status", "waiting", "sent", "last sent", "next try", "error / query"]
     click.echo(table(rows, headers))
+    for w in catalog.watches:
+        if w.notify:  # masked: an Apprise URL carries the service's token
+            click.echo(f"{w.id} notifies {', '.join(masked(url) for url in w.notify)}")
 
 
 @watch.command("test")

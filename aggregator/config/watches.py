@@ -19,9 +19,12 @@ from aggregator.errors import ConfigError, QueryError
 from aggregator.search.query import parse
 
 FILENAME = "watches.toml"
-Channel = Literal["mail", "webhook", "atom"]
-CHANNELS: tuple[Channel, ...] = ("mail", "webhook", "atom")
+Channel = Literal["mail", "webhook", "atom", "notify"]
+CHANNELS: tuple[Channel, ...] = ("mail", "webhook", "atom", "notify")
 _QUIET = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+# An Apprise URL as far as it can be checked without Apprise (an optional extra): service://something, with no
+# space or control character. Whether Apprise knows the service is found out when it sends.
+_APPRISE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\x00-\x1f\x7f-\x9f]+")
 
 
 class WatchConfig(BaseModel):
@@ -33,6 +36,7 @@ class WatchConfig(BaseModel):
     query: str
     deliver: tuple[Channel, ...] = ("atom",)
     webhook: str = ""
+    notify: tuple[str, ...] = Field(default=(), repr=False)  # Apprise URLs carry tokens: never in a repr
     every: str = "now"
     quiet: str = ""
     max_per_message: int = Field(default=50, ge=1, le=1000)
@@ -60,6 +64,18 @@ class WatchConfig(BaseModel):
             raise ValueError("names a channel twice")
         return value
 
+    @field_validator("notify")
+    @classmethod
+    def _apprise_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Problems name the entry's position, not its text: an Apprise URL carries the service's token.
+        bad = [str(n) for n, url in enumerate(value, start=1) if not _APPRISE_URL.fullmatch(url)]
+        if bad:
+            which = f"entry {bad[0]} is" if len(bad) == 1 else f"entries {', '.join(bad)} are"
+            raise ValueError(f"{which} not an Apprise URL (service://..., such as ntfy://ntfy.sh/TOPIC)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a URL twice")
+        return value
+
     @field_validator("every")
     @classmethod
     def _every(cls, value: str) -> str:
@@ -81,13 +97,17 @@ class WatchConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _webhook_url(self) -> WatchConfig:
+    def _channel_targets(self) -> WatchConfig:
         if "webhook" in self.deliver:
             parts = urlsplit(self.webhook)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"deliver has 'webhook': 'webhook' must be an http(s) URL, got {self.webhook!r}")
         elif self.webhook:
             raise ValueError("'webhook' is set but deliver does not name 'webhook'")
+        if "notify" in self.deliver and not self.notify:
+            raise ValueError("deliver has 'notify': 'notify' must list at least one Apprise URL")
+        if self.notify and "notify" not in self.deliver:
+            raise ValueError("'notify' is set but deliver does not name 'notify'")
         return self
 
     @property

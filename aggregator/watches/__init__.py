@@ -1,1 +1,1 @@
-"""Watches: each watch's query over newly stored items, and its alerts (mail, webhook, Atom) delivered once each."""
+"""Watches: each watch's query over newly stored items, its alerts (mail, webhook, Atom, notify) delivered once each."""

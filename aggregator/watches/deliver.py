@@ -15,7 +15,7 @@ from aggregator.config.watches import WatchConfig
 from aggregator.errors import AggregatorError
 from aggregator.models import WatchDelivery
 from aggregator.store.database import Database
-from aggregator.watches import atom, mail, webhook
+from aggregator.watches import atom, mail, notify, webhook
 from aggregator.watches.alerts import Alert, load_alerts
 from aggregator.watches.match import PENDING, SENT
 from aggregator.watches.timing import quiet_until, retry_at
@@ -53,7 +53,10 @@ def _sender(settings: Settings, channel: str, now: datetime) -> Send:
         atom.write_feed(session, settings.data_path, watch, alerts, now=now, zone=zone,
                         keep=settings.watches.feed_entries)  # fmt: skip
 
-    return {"mail": by_mail, "webhook": by_webhook, "atom": by_atom}[channel]
+    def by_notify(_session: Session, watch: WatchConfig, alerts: Sequence[Alert], _batch: int) -> None:
+        notify.send(watch.notify, notify.title(watch, alerts), notify.body(alerts, zone), crawl=settings.crawl)
+
+    return {"mail": by_mail, "webhook": by_webhook, "atom": by_atom, "notify": by_notify}[channel]
 
 
 def deliver_due(db: Database, settings: Settings, watches: Sequence[WatchConfig], *, now: datetime) -> list[ChannelRun]:
