@@ -193,8 +193,11 @@ def entity_cost(base: str, tmp: Path, feeds: int, total: int, crawl: CrawlSettin
     to their Atom feeds), as `aggregator crawl` does; in turn, twice each."""
     import shutil
 
+    from sqlalchemy import func, select
+
     from aggregator.classify.tagging import load_classifier
     from aggregator.config.entities import load_entities
+    from aggregator.models import EntityMention
     from aggregator.services.context import Context
     from aggregator.services.watching import run_watches, watch_mark
 
@@ -236,10 +239,12 @@ def entity_cost(base: str, tmp: Path, feeds: int, total: int, crawl: CrawlSettin
             alerts = sum(run.matched.values())
         after = resource.getrusage(resource.RUSAGE_SELF)
         watch_cpu = (after.ru_utime - here.ru_utime) + (after.ru_stime - here.ru_stime)
+        with db.session() as session:  # proof that the crawl matched: mentions it stored
+            mentions = session.scalar(select(func.count()).select_from(EntityMention)) or 0
         db.close()
         cost[label] = (cpu + watch_cpu) / total * 1000
         print(f"tagging crawl, entities and watches {label:9}: {cost[label]:.2f} CPU s per 1,000 items "
-              f"(of which watches {watch_cpu / total * 1000:.2f})")  # fmt: skip
+              f"(of which watches {watch_cpu / total * 1000:.2f}; {mentions:,} entity mentions stored)")  # fmt: skip
     off_cpu, on_cpu = (cost["off"] + cost["off again"]) / 2, (cost["on"] + cost["on again"]) / 2
     print(
         f"every shipped entity and {watches} watches ({alerts:,} alerts, {alerts / total:.2f} per item) cost "

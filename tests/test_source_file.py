@@ -256,3 +256,20 @@ def test_every_source_can_be_toggled_without_touching_the_rest(sources: Path) ->
     assert _diff(before, after) == ["+enabled = false"] * len(ids)
     assert not any(s.enabled for s in load_sources(sources.parent).sources)
     assert os.listdir(sources.parent) == ["sources.toml"]
+
+
+def test_a_watch_added_to_a_config_without_watches_toml_creates_it_readable(tmp_path: Path) -> None:
+    from aggregator.config.watch_file import add_watch
+    from aggregator.config.watches import load_watches
+
+    config = tmp_path / "config"
+    config.mkdir()
+    old = os.umask(0o022)
+    try:
+        add_watch(config, {"id": "gulf", "query": "entity:gulf-cartel", "deliver": ["atom"]})
+    finally:
+        os.umask(old)
+    created = config / "watches.toml"
+    assert created.stat().st_mode & 0o777 == 0o644  # as any new file here, not mkstemp's private 0o600
+    assert [w.id for w in load_watches(config).watches] == ["gulf"]
+    assert not [p for p in config.iterdir() if p.name.endswith(".tmp")]
