@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aggregator.parse.sanitize import html_to_text
@@ -241,7 +242,7 @@ class RuleEngine:
             for i, c in enumerate(cands):
                 if c is None:
                     cands[i] = cache[tokens[i]] = self._table.candidates(tokens[i])
-        for i in [i for i, c in enumerate(cands) if c]:
+        for i in compress(range(size), cands):  # C-level: the words that start a term
             singles, phrases = cands[i]  # type: ignore[misc]
             for uid in singles:
                 found[uid].append((offset + i, offset + i + 1))
