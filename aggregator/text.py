@@ -82,9 +82,9 @@ def fold_for_story_words(text: str) -> str:
 # What a terminal, a browser or a spreadsheet would obey rather than show: C0 and C1 control characters (tab and
 # line breaks aside, which the caller decides about) and the bidirectional embeddings, overrides and isolates that
 # can make "exe.txt" read as "txt.exe" (U+202E) or reorder a line of a table.
-_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[{_CONTROLS}]")
-_CONTROL_OR_BREAK = re.compile(f"[{_CONTROLS}\t\n\r]")
+CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+_CONTROL_OR_BREAK = re.compile(f"[{CONTROL_CHARS}\t\n\r]")
 
 
 def show_controls(text: str, *, breaks: bool = False) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -128,7 +129,20 @@ class AddressPolicy:
             return f"{address} is {what}"
         return f"{host_key(host)} resolves to {address}, {what}"
 
+    def first_refused(self, host: str, addresses: Iterable[str]) -> tuple[str, str] | None:
+        """The first of `host`'s resolved `addresses` that the policy refuses, with the reason; None if none is."""
+        for address in addresses:
+            reason = self.refusal(host, address)
+            if reason is not None:
+                return address, reason
+        return None
+
     def _allowed(self, address: IPAddress) -> bool:
         inner = embedded_ipv4(address)
         candidates = [address] if inner is None else [address, inner]
         return any(a.version == net.version and a in net for a in candidates for net in self.networks)
+
+
+def resolve(host: str, port: int | None = None) -> list[str]:
+    """Every address a TCP connection to `host` may use (an IP literal: itself); OSError when it resolves nowhere."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]

@@ -5,23 +5,23 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-import socket
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
 from aggregator.config.settings import CrawlSettings
 from aggregator.config.watches import WatchConfig
-from aggregator.crawl.addresses import ALLOW_HINT, AddressPolicy, host_key, parse_address
+from aggregator.crawl.addresses import ALLOW_HINT, AddressPolicy, host_key, parse_address, resolve
 from aggregator.errors import DeliveryError
+from aggregator.text import CONTROL_CHARS
 from aggregator.watches.alerts import Alert
 
 INSTALL = "pip install 'beat-aggregator[notify]'"
 TITLE_CAP, OUTLET_CAP, LINK_CAP, BODY_CAP = 200, 80, 1000, 6000
 
 # Removed from every field, not escaped as mail and the terminal do: a phone's notification shows no escapes.
-# C0/C1 controls (line breaks among them), the line and paragraph separators, and the bidi controls.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# The controls text.show_controls escapes, the line breaks and tabs, and the line and paragraph separators.
+_UNSAFE = re.compile(f"[{CONTROL_CHARS}\t\n\r\u2028\u2029]")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
@@ -115,18 +115,14 @@ def _problem(service: Any, policy: AddressPolicy) -> str | None:
     if policy.allow_all:
         return None
     for host in _hosts(service):
-        if parse_address(host) is not None:
-            addresses = [host_key(host)]
-        else:
-            try:
-                found = socket.getaddrinfo(host_key(host), None, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a label too long)
-                return f"its host cannot be resolved ({getattr(exc, 'strerror', None) or type(exc).__name__})"
-            addresses = [str(info[4][0]) for info in found]
-        for address in addresses:
-            if policy.refusal(host, address) is not None:
-                # The address alone: the host name is in the masked URL, or hidden there as a possible token.
-                return f"refused, {policy.refusal(address)}"
+        try:
+            addresses = resolve(host_key(host))
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a label too long)
+            return f"its host cannot be resolved ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+        refused = policy.first_refused(host, addresses)
+        if refused is not None:
+            # The address alone: the host name is in the masked URL, or hidden there as a possible token.
+            return f"refused, {policy.refusal(refused[0])}"
     return None
 
 

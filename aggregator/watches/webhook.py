@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.config.settings import CrawlSettings, WatchSettings
 from aggregator.config.watches import WatchConfig
-from aggregator.crawl.addresses import ALLOW_HINT, AddressPolicy
+from aggregator.crawl.addresses import ALLOW_HINT, AddressPolicy, resolve
 from aggregator.errors import DeliveryError
 from aggregator.watches.alerts import Alert
 
@@ -61,14 +60,12 @@ def guarded_backend(policy: AddressPolicy) -> httpcore.SyncBackend:
             socket_options: Iterable[Any] | None = None,
         ) -> httpcore.NetworkStream:
             try:
-                found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = resolve(host, port)
             except OSError as exc:
                 raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror or exc}") from exc
-            addresses = [str(info[4][0]) for info in found]
-            for address in addresses:
-                reason = policy.refusal(host, address)
-                if reason is not None:
-                    raise Refused(reason)
+            refused = policy.first_refused(host, addresses)
+            if refused is not None:
+                raise Refused(refused[1])
             return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
 
     return GuardedBackend()
