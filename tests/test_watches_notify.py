@@ -36,6 +36,11 @@ def notify_watch(wid: str, query: str, urls: list[str], deliver: str = '["notify
     return watch(wid, query, deliver) + f"notify = {json.dumps(urls)}\n"
 
 
+def json_url(server: TestServer, path: str) -> str:
+    """Apprise's URL for a JSON POST to `path` on the test server."""
+    return f"json://127.0.0.1:{server.httpd.server_address[1]}{path}"
+
+
 def posts(server: TestServer) -> list[dict[str, str]]:
     return [json.loads(r.body) for r in server.log if r.method == "POST"]
 
@@ -55,7 +60,7 @@ def rewrite_allow(config: Path, networks: str) -> None:
 def test_a_refresh_notifies_once_per_batch_with_clean_lines(tmp_path: Path, db_url: str, server: TestServer) -> None:
     server.add("/feed", Reply(body=hostile_feed(server.base)))
     server.add(SECRET_PATH, Reply(body=b"{}", content_type="application/json"))
-    url = f"json://127.0.0.1:{server.httpd.server_address[1]}{SECRET_PATH}"
+    url = json_url(server, SECRET_PATH)
     config = tmp_path / "config"
     write_config(config, server, watches=notify_watch("gulf", "cartel OR cártel", [url], '["notify", "atom"]'))
 
@@ -128,7 +133,7 @@ def test_a_server_that_is_down_is_recorded_then_notified_on_a_later_run(tmp_path
     server.add("/feed", Reply(body=feedgen.rss20(feed_items(server.base))))
     server.add("/up", Reply(body=b"{}", content_type="application/json"))
     down_port = free_port()  # nothing listens there yet
-    up = f"json://127.0.0.1:{server.httpd.server_address[1]}/up"
+    up = json_url(server, "/up")
     down = f"json://127.0.0.1:{down_port}{SECRET_PATH}"
     config = tmp_path / "config"
     db_url = f"sqlite:///{tmp_path / 'w.sqlite'}"
@@ -157,7 +162,7 @@ def test_the_failure_names_the_url_that_failed_and_apprise_logs_stay_quiet(tmp_p
     server.add("/up", Reply(body=b"{}", content_type="application/json"))
     config = tmp_path / "config"
     db_url = f"sqlite:///{tmp_path / 'w.sqlite'}"
-    up = f"json://127.0.0.1:{server.httpd.server_address[1]}/up"
+    up = json_url(server, "/up")
     down = f"json://127.0.0.1:{free_port()}{SECRET_PATH}"
     write_config(config, server, watches=notify_watch("gulf", "cartel", [up, down]))
     # `aggregator crawl` delivers before it exits, at the default verbosity: Apprise's own log stays off stderr.
@@ -181,7 +186,7 @@ def test_apprise_logs_reach_the_log_only_when_verbose(caplog: pytest.LogCaptureF
 
 def test_a_url_apprise_cannot_use_is_named_masked_and_nothing_is_sent(server: TestServer) -> None:
     server.add("/n", Reply(body=b"{}", content_type="application/json"))
-    good = f"json://127.0.0.1:{server.httpd.server_address[1]}/n"
+    good = json_url(server, "/n")
     crawl = CrawlSettings(allow_networks=["127.0.0.1/32"])
     with pytest.raises(DeliveryError) as caught:
         send([good, "nosuchservice://hooks.example/s3cr3t"], "t", "b", crawl=crawl)
@@ -212,7 +217,7 @@ def test_without_apprise_the_watch_loads_and_only_notify_fails_clearly(tmp_path:
     server.add("/n", Reply(body=b"{}", content_type="application/json"))
     config = tmp_path / "config"
     db_url = f"sqlite:///{tmp_path / 'w.sqlite'}"
-    url = f"json://127.0.0.1:{server.httpd.server_address[1]}/n"
+    url = json_url(server, "/n")
     write_config(config, server, watches=notify_watch("gulf", "cartel", [url], '["atom", "notify"]'))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     probe = subprocess.run([sys.executable, "-c", PROBE, str(config), db_url], capture_output=True, text=True,
@@ -234,7 +239,7 @@ def test_without_apprise_the_watch_loads_and_only_notify_fails_clearly(tmp_path:
 def test_a_redirect_is_not_followed(server: TestServer) -> None:
     server.add("/elsewhere", Reply(body=b"{}", content_type="application/json"))
     server.add("/moved", Reply(status=307, headers={"Location": server.url("/elsewhere")}))
-    moved = f"json://127.0.0.1:{server.httpd.server_address[1]}/moved"
+    moved = json_url(server, "/moved")
     with pytest.raises(DeliveryError, match="not delivered to json://127.0.0.1:"):
         send([moved], "t", "b", crawl=CrawlSettings(allow_networks=["127.0.0.1/32"]))
     assert [r.path for r in server.log] == ["/moved"]  # the redirect's target was never asked: it was not checked
