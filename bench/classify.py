@@ -4,7 +4,10 @@
 
 Prints, as medians of several runs (the machine is shared and noisy):
   * tagging throughput (items/s, title + summary) of the full classifier (rules + model, with explanations),
-    in batches and one item per call, against the rules alone measured in the same run (the baseline);
+    in batches and one item per call, against the rules alone measured in the same run (the baseline); the runs
+    take turns (rules, batches, one by one, again), so a slow spell of the machine hits them all alike;
+  * the same for crawl-length items, made as bench/crawl.py makes them (9-word title, 3-6 paragraphs of HTML,
+    about 1 KB), in CPU ms per item: the figure bench/crawl.py compares the crawl's tagging cost with;
   * training time on N examples made by combining seed examples (each: one example's title and text plus
     another's text, labels the union), against the cold-start training on the seed alone;
   * the classifier's size: arrays and vocabulary in memory, and on disk as saved.
@@ -28,17 +31,27 @@ from aggregator.classify.classifier import Classifier  # noqa: E402
 from aggregator.classify.examples import SEED_PATH, examples_from_records, load_records  # noqa: E402
 from aggregator.classify.rules import RuleEngine  # noqa: E402
 from aggregator.classify.topics import load_topics  # noqa: E402
+from bench import crawl as crawl_bench  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def median_time(fn: Callable[[], object], runs: int) -> float:
-    times = []
+    return taking_turns([fn], runs)[0]
+
+
+def taking_turns(fns: list[Callable[[], object]], runs: int) -> list[float]:
+    """Each function's median CPU time over `runs` rounds, one call of each per round.
+
+    CPU time, not wall time: on a shared machine the wall clock also counts the time other guests ran.
+    """
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.process_time()
+            fn()
+            spent.append(time.process_time() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def synthetic(records: list[dict], n: int, rng: random.Random) -> list[dict]:
@@ -68,30 +81,36 @@ def main() -> None:
     cold = median_time(lambda: Classifier.train(examples_from_records(seed), topics), args.runs)
     clf = Classifier.train(examples_from_records(seed), topics)
     engine = RuleEngine(topics)
-    clf.predict(items[:500])  # warm the word cache, as a running crawler would have
-    engine.score(items[0]["title"], items[0]["summary"])
+    long_items = [{"title": crawl_bench.title(rng), "summary": crawl_bench.summary(rng), "lang": "en"}
+                  for _ in range(args.items // 5)]  # fmt: skip
+    for batch in (items, long_items):  # warm the word caches, as a running crawler would have them
+        clf.predict(batch[:500])
+        engine.score(batch[0]["title"], batch[0]["summary"])
 
-    def rules_only() -> None:
-        for it in items:
-            engine.score(it["title"], it["summary"], it["lang"])
+    def rules_only(batch: list[dict]) -> Callable[[], object]:
+        return lambda: [engine.score(it["title"], it["summary"], it["lang"]) for it in batch]
 
-    def batched() -> None:
-        for start in range(0, len(items), 256):
-            clf.predict(items[start : start + 256])
+    def batched(batch: list[dict]) -> Callable[[], object]:
+        return lambda: [clf.predict(batch[start : start + 256]) for start in range(0, len(batch), 256)]
 
     def one_by_one() -> None:
         for it in items[:1000]:
             clf.predict([it])
 
-    t_rules = median_time(rules_only, args.runs)
-    t_batch = median_time(batched, args.runs)
-    t_single = median_time(one_by_one, args.runs)
-    print(f"tagging, {args.items} items (title + summary), median of {args.runs} runs:")
+    t_rules, t_batch, t_single, t_long_rules, t_long = taking_turns(
+        [rules_only(items), batched(items), one_by_one, rules_only(long_items), batched(long_items)], args.runs
+    )
+    print(f"tagging, {args.items} items (title + summary), items per CPU second, median of {args.runs} runs:")
     base = args.items / t_rules
     print(f"  rules alone (baseline)          {base:9,.0f} items/s")
     batch = args.items / t_batch
     print(f"  classifier, batches of 256      {batch:9,.0f} items/s  ({batch / base:.2f}x)")
     print(f"  classifier, one item per call   {1000 / t_single:9,.0f} items/s  ({1000 / t_single / base:.2f}x)")
+    n_long = len(long_items)
+    size = sum(len(it["title"]) + len(it["summary"]) for it in long_items) / n_long / 1024
+    print(f"tagging, {n_long} crawl-length items ({size:.1f} KB each, as bench/crawl.py makes them), CPU per item:")
+    print(f"  rules alone (baseline)          {t_long_rules / n_long * 1000:9.3f} ms")
+    print(f"  classifier, batches of 256      {t_long / n_long * 1000:9.3f} ms  ({t_long / t_long_rules:.2f}x)")
 
     big = examples_from_records(synthetic(seed, args.train, rng), covered=topics.ids)
     runs = max(1, min(args.runs, 3))

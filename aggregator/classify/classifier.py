@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -9,13 +10,13 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
-from operator import is_not
+from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import scipy
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 from aggregator.classify.examples import Example, augment, merge_examples
 from aggregator.classify.metrics import metrics
 from aggregator.classify.rules import Doc, Hit, RuleEngine, RuleResult, item_text, prepare
-from aggregator.classify.subwords import SubwordScorer, doc_matrix
+from aggregator.classify.subwords import CACHE_WORDS, Shares, SubwordScorer, doc_matrix
 from aggregator.classify.subwords import vocabulary as subword_vocabulary
 from aggregator.classify.topics import TopicSet
 from aggregator.errors import ClassifierError
@@ -69,9 +70,11 @@ class Explanation(NamedTuple):
     threshold: float  # the score an item needs for this topic
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form, for storage next to the item."""
-        return {**self._asdict(), "hits": [h._asdict() for h in self.hits], "ignored": list(self.ignored),
-                "features": [list(f) for f in self.features]}  # fmt: skip
+        """JSON-ready form, for storage next to the item (written out field by field: the crawl stores three per
+        item, and NamedTuple._asdict twice over cost as much as the JSON encoding)."""
+        return {"rule_score": self.rule_score, "rule_threshold": self.rule_threshold, "rule_passed": self.rule_passed,
+                "hits": [dict(zip(Hit._fields, h, strict=True)) for h in self.hits], "ignored": list(self.ignored),
+                "features": [list(f) for f in self.features], "threshold": self.threshold}  # fmt: skip
 
 
 class TopicResult(NamedTuple):
@@ -83,21 +86,21 @@ class TopicResult(NamedTuple):
     explanation: Explanation
 
 
-def doc_terms(doc: Doc) -> list[str]:
-    """Model features of an item's title and lead: words, 5-letter stems and title words."""
-    words = doc.title_lower + doc.text_lower[:LEAD_WORDS]
+def lead_words(doc: Doc) -> list[str]:
+    """The words the model reads (as words, stems and character n-grams): those of the title and lead."""
+    return doc.title_lower + doc.text_lower[:LEAD_WORDS]
+
+
+def word_terms(word: str) -> tuple[str, ...]:
+    """A lead word's model features: the word and, when longer, its 5-letter stem."""
     # Word pairs were tried and did not help on the seed's cross-validation; 5-letter stems stand in for
     # char n-grams (terrorista/terrorismo, migrantes/migration) at a fraction of the cost.
-    return words + ["~" + w[:5] for w in words if len(w) > 5] + ["t:" + w for w in doc.title_lower]
+    return (word, "~" + word[:5]) if len(word) > 5 else (word,)
 
 
-def _strength(feature: tuple[str, float]) -> float:
-    return -abs(feature[1])
-
-
-def subword_words(doc: Doc) -> list[str]:
-    """The words of an item whose character n-grams are model features: those of its title and lead."""
-    return doc.title_lower + doc.text_lower[:LEAD_WORDS]
+def doc_terms(doc: Doc) -> list[str]:
+    """Model features of an item's title and lead: words, 5-letter stems and title words."""
+    return [t for w in lead_words(doc) for t in word_terms(w)] + ["t:" + w for w in doc.title_lower]
 
 
 def rule_features(rules: Sequence[_Rules], topic_ids: Sequence[str]) -> np.ndarray:
@@ -147,9 +150,11 @@ class Classifier:
         if model is not None:  # readable names: "terro*" for a stem, "cartel (title)" for a title word
             names = sorted(model.vocabulary, key=model.vocabulary.__getitem__)
             self._names = [f"{w[1:]}*" if w[0] == "~" else f"{w[2:]} (title)" if w[:2] == "t:" else w for w in names]
+        self._names_array = np.array(self._names, dtype=object)
         self._subwords = (
             SubwordScorer(model.ngrams, model.ngram_idf, model.ngram_coef) if model and model.ngrams else None
         )
+        self._term_ids = _TermIds(model.vocabulary if model else {})
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -167,8 +172,9 @@ class Classifier:
         docs = [prepare(title, text, lang) for title, text, lang, _, _ in rows]
         rules = [engine.score_with_lead(d, LEAD_WORDS) for d in docs]
         model = _vocabulary(docs, list(topics.ids))
-        X = _matrix(model, docs, rules).csr(len(model.vocabulary) + len(RULE_FEATURE_NAMES) * len(topics.ids))
-        words = [subword_words(d) for d in docs]
+        words = [lead_words(d) for d in docs]
+        X = _matrix(model, _TermIds(model.vocabulary).rows(docs, words), rules)
+        X = X.csr(len(model.vocabulary) + len(RULE_FEATURE_NAMES) * len(topics.ids))
         model.ngrams, model.ngram_idf = subword_vocabulary(words, MIN_DF)
         n_plain = X.shape[1]
         X = sp.hstack([X, SUBWORD_WEIGHT * doc_matrix(words, model.ngrams, model.ngram_idf)], format="csr")
@@ -215,30 +221,29 @@ class Classifier:
         Model features are listed where there is something to explain: the score reached 0.05 or a rule
         matched. `all_features` lists them for clear negatives too (for `aggregator explain`).
         """
+        with _collector_paused():
+            return self._predict(items, all_features)
+
+    def _predict(self, items: Sequence[Mapping[str, Any] | Any], all_features: bool) -> list[dict[str, TopicResult]]:
         docs = [prepare(*item_text(item)) for item in items]
         rules = [self.engine.score_with_lead(d, LEAD_WORDS) for d in docs]
         m = self.model
         learned: dict[str, tuple[list[float], list[tuple[tuple[str, float], ...]], float]] = {}
         if m is not None and m.model_topics and docs:
-            X = _matrix(m, docs, rules)  # every row holds the rule features, so no row is empty for reduceat
-            raw = np.add.reduceat(m.coef[:, X.cols] * X.data, X.ptr[:-1], axis=1).T + m.intercept
+            words = [lead_words(d) for d in docs]
+            X = _matrix(m, self._term_ids.rows(docs, words), rules)  # every row ends with the rule features
+            part = m.coef[:, X.cols] * X.data  # each feature's contribution, per topic: also what explains
+            raw = np.add.reduceat(part, X.ptr[:-1], axis=1).T + m.intercept
+            shares = None
             if self._subwords is not None:
-                sub, shares = self._subwords.score([subword_words(d) for d in docs])
+                sub, shares = self._subwords.score(words)
                 raw += sub
             z = raw * m.calibration[:, 0] + m.calibration[:, 1]
             probs = np.round(1 / (1 + np.exp(-z)), 4)
-            wanted = []
+            hit = np.array([[tid in r[0] and bool(r[0][tid].hits) for tid in m.model_topics] for r in rules])
+            wanted = all_features | hit | (probs >= 0.05)
             for k, tid in enumerate(m.model_topics):
-                hit = np.array([tid in r[0] and bool(r[0][tid].hits) for r in rules])
-                wanted.append(np.flatnonzero(all_features | hit | (probs[:, k] >= 0.05)))
-            parts: list[dict[int, list[tuple[str, float]]]] = [{}] * len(m.model_topics)
-            if self._subwords is not None:  # words named by their n-grams, ranked among the words themselves
-                parts = self._subwords.top_words(shares, np.unique(np.concatenate(wanted)), SUBWORD_FEATURES)
-            for k, tid in enumerate(m.model_topics):
-                top = self._top_features(X, m.coef[k], wanted[k])
-                for i in wanted[k].tolist():
-                    if i in parts[k]:
-                        top[i] = tuple(sorted(top[i] + tuple(parts[k][i]), key=_strength)[:TOP_FEATURES])
+                top = self._top_features(k, X, part[k], shares, wanted[:, k])
                 learned[tid] = (probs[:, k].tolist(), top, float(m.thresholds[k]))
         out: list[dict[str, TopicResult]] = []
         for i, (results, _) in enumerate(rules):
@@ -256,23 +261,39 @@ class Classifier:
             out.append(row)
         return out
 
-    def _top_features(self, X: _Rows, weights: np.ndarray, wanted: np.ndarray) -> list[tuple[tuple[str, float], ...]]:
-        """For the `wanted` rows, the features that moved the decision most (either sign); () for the others."""
-        out: list[tuple[tuple[str, float], ...]] = [()] * (len(X.ptr) - 1)
-        if not len(wanted):
-            return out
-        rows = np.repeat(np.arange(len(X.ptr) - 1), np.diff(X.ptr))
+    def _top_features(
+        self, k: int, X: _Rows, part: np.ndarray, shares: Shares | None, wanted: np.ndarray
+    ) -> list[tuple[tuple[str, float], ...]]:
+        """For the `wanted` rows, the features that moved topic `k`'s decision most (either sign), strongest first:
+        words and stems, and at most SUBWORD_FEATURES words named by their n-grams; () for the other rows."""
+        n = len(X.ptr) - 1
+        rows = np.repeat(np.arange(n), np.diff(X.ptr))
         # Words only: the rule features' share is what the rule hits already explain.
-        keep = np.flatnonzero(np.isin(rows, wanted) & (X.cols < len(self._names)))
-        contrib = X.data[keep] * weights[X.cols[keep]]
-        order = np.lexsort((-np.abs(contrib), rows[keep]))  # by row, then strongest first
-        index, value = X.cols[keep][order].tolist(), np.round(contrib[order], 3).tolist()
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=len(X.ptr) - 1)[wanted])]).tolist()
-        names = self._names
-        for n, i in enumerate(wanted.tolist()):
-            top = range(ptr[n], min(ptr[n + 1], ptr[n] + TOP_FEATURES))
-            out[i] = tuple((names[index[j]], value[j]) for j in top if value[j])
-        return out
+        keep = np.flatnonzero(wanted[rows] & (X.cols < len(self._names)))
+        row, ref, value = rows[keep], X.cols[keep], part[keep]
+        labels: list[str] = []
+        if self._subwords is not None and shares is not None:
+            s_row, s_word, s_value = self._subwords.contributions(shares, wanted, k)
+            first = _ranked(s_row, s_value) < SUBWORD_FEATURES
+            # Sub-word entries are told apart by negative references (-1 - the word's id).
+            row, ref = np.concatenate([row, s_row[first]]), np.concatenate([ref, -1 - s_word[first]])
+            value = np.concatenate([value, s_value[first]])
+            labels = self._subwords.labels[k]
+        strong = np.flatnonzero(np.round(value, 3) != 0)  # ranked by exact value, shown to 3 places
+        row, ref, value = row[strong], ref[strong], value[strong]
+        rank = _ranked(row, value)
+        top = np.flatnonzero(rank < TOP_FEATURES)
+        top = top[np.argsort(row[top] * TOP_FEATURES + rank[top])]
+        row, ref, value = row[top], ref[top], np.round(value[top], 3).tolist()
+        word = ref >= 0
+        names = self._names_array[ref[word]].tolist()
+        if not word.all():
+            sub = iter([labels[-1 - j] for j in ref[~word].tolist()])
+            names = iter(names)
+            names = [next(names) if w else next(sub) for w in word.tolist()]
+        pairs = list(zip(names, value, strict=True))
+        bounds = np.searchsorted(row, np.arange(n + 1)).tolist()
+        return [tuple(pairs[bounds[i] : bounds[i + 1]]) for i in range(n)]
 
     def save(self, path: str | Path) -> None:
         """Write the classifier to directory `path`: classifier.json (metadata, vocabulary) + arrays.npz."""
@@ -355,18 +376,45 @@ class _Rows(NamedTuple):
         return sp.csr_matrix((self.data, self.cols, self.ptr), shape=(len(self.ptr) - 1, n_features))
 
 
-def _matrix(m: _Model, docs: Sequence[Doc], rules: Sequence[_Rules]) -> _Rows:
-    """TF-IDF rows (sublinear tf, l2-normalised) with the rule features appended, in plain numpy: scipy's and
-    sklearn's per-call overhead dominated when the crawl tags a few items at a time."""
-    get = m.vocabulary.get
-    indices: list[int] = []
-    lengths: list[int] = []
-    known = partial(is_not, None)  # a C-level "is not None": this loop runs for every word of every item
-    for d in docs:
-        before = len(indices)
-        indices.extend(cast("Iterable[int]", filter(known, map(get, doc_terms(d)))))
-        lengths.append(len(indices) - before)
-    n, v = len(docs), len(m.vocabulary)
+class _TermIds:
+    """Each word's model-feature ids, as a lead word (`word_terms`) and as a title word, remembered across batches:
+    a crawl meets mostly words it has seen."""
+
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        self.vocabulary = vocabulary
+        self._lead: dict[str, tuple[int, ...]] = {}
+        self._title: dict[str, tuple[int, ...]] = {}
+
+    def rows(self, docs: Sequence[Doc], words: Sequence[list[str]]) -> tuple[list[int], list[int]]:
+        """Every item's feature ids (one per occurrence) one item after another, and each item's count of them."""
+        lead, title, get = self._lead, self._title, self.vocabulary.get
+        new_lead = set(chain.from_iterable(words)).difference(lead)
+        new_title = set(chain.from_iterable(d.title_lower for d in docs)).difference(title)
+        if len(lead) + len(new_lead) > CACHE_WORDS or len(title) + len(new_title) > CACHE_WORDS:
+            lead.clear()
+            title.clear()
+            return self.rows(docs, words)
+        for w in new_lead:
+            lead[w] = tuple(i for i in map(get, word_terms(w)) if i is not None)
+        for w in new_title:
+            i = get("t:" + w)
+            title[w] = () if i is None else (i,)
+        indices: list[int] = []
+        lengths: list[int] = []
+        for d, ws in zip(docs, words, strict=True):
+            before = len(indices)
+            indices.extend(chain.from_iterable(map(lead.__getitem__, ws)))
+            indices.extend(chain.from_iterable(map(title.__getitem__, d.title_lower)))
+            lengths.append(len(indices) - before)
+        return indices, lengths
+
+
+def _matrix(m: _Model, ids: tuple[list[int], list[int]], rules: Sequence[_Rules]) -> _Rows:
+    """TF-IDF rows (sublinear tf, l2-normalised) of the items' feature ids (`_TermIds.rows`) with the rule
+    features appended, in plain numpy: scipy's and sklearn's per-call overhead dominated when the crawl tags a few
+    items at a time."""
+    indices, lengths = ids
+    n, v = len(lengths), len(m.vocabulary)
     keys, counts = np.unique(np.repeat(np.arange(n), lengths) * v + np.array(indices, dtype=np.int64),
                              return_counts=True)  # fmt: skip
     row, col = np.divmod(keys, v)
@@ -383,6 +431,29 @@ def _matrix(m: _Model, docs: Sequence[Doc], rules: Sequence[_Rules]) -> _Rows:
     at = ((ptr[:-1] + per_row)[:, None] + np.arange(r)).ravel()
     data[at], cols[at] = extra.ravel(), np.tile(np.arange(v, v + r, dtype=np.int32), n)
     return _Rows(data, cols, ptr)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration: predicting makes no reference cycles, only many small tuples,
+    and without this the collector scanned the classifier's caches over and over (a third of the tagging time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _ranked(row: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Each entry's rank by |value| among the entries of its row (0: the strongest; ties in the given order)."""
+    # One sort of row * span - |value|, cheaper than lexsort: span exceeds any |value|, so rows never mix.
+    span = 2.0 * float(np.abs(value).max(initial=0.0)) + 1.0
+    order = np.argsort(row * span - np.abs(value), kind="stable")
+    rank = np.empty(len(row), dtype=np.int64)
+    rank[order] = np.arange(len(row)) - np.searchsorted(row[order], row[order])
+    return rank
 
 
 def _fit_topic(
@@ -423,7 +494,7 @@ def _lr() -> LogisticRegression:
     from sklearn.linear_model import LogisticRegression  # here: see _fit_topic
 
     # The dual solver is several times faster here: far more features (words) than rows.
-    return LogisticRegression(C=C, solver="liblinear", dual=True, tol=1e-3, max_iter=1000)
+    return LogisticRegression(C=C, solver="liblinear", dual=True, tol=1e-3, max_iter=1000, random_state=0)
 
 
 def _best_threshold(prob: np.ndarray, y: np.ndarray) -> float:

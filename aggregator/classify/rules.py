@@ -23,7 +23,9 @@ _ES = frozenset("el la los las del y en que por con para una se al su fue tras s
 _ALIAS, _RULE = 0, 1
 
 Span = tuple[int, int]
-_Candidates = tuple[()] | tuple[tuple[int, ...], tuple[tuple[int, "_Unit"], ...]]
+_Phrases = tuple[tuple[int, "_Unit"], ...]
+# Terms starting at a word: one-word terms; phrases by their second word (lower case, exact); other phrases.
+_Candidates = tuple[()] | tuple[tuple[int, ...], dict[str, _Phrases], _Phrases]
 
 
 def normalise(text: str) -> str:
@@ -125,6 +127,8 @@ class _CRule:
     near: dict[int, str]
     unless: dict[int, str]
     requires: tuple[tuple[int, ...], ...]
+    ref: str  # "rule #3", as hits name it
+    weights: tuple[float, float]  # a hit's weight in the text, in the title (boosted)
 
 
 class _CTopic:
@@ -142,7 +146,8 @@ class _CTopic:
             self.rules.append(
                 _CRule(rule.index, rule.weight, rule.max_hits, rule.lang, rule.near_window,
                        {uid(t): t.text for t in rule.near}, {uid(t): t.text for t in rule.unless_near},
-                       tuple(tuple(uid(t) for t in group) for group in rule.requires))
+                       tuple(tuple(uid(t) for t in group) for group in rule.requires), f"rule #{rule.index}",
+                       (rule.weight, rule.weight * topic.title_boost))
             )  # fmt: skip
         for e, ex in enumerate(topic.exclusions):
             for term in ex.terms:
@@ -184,7 +189,17 @@ class _UnitTable:
         if not out:
             return ()
         singles = tuple(u for u in out if len(self.units[u].words) == 1)
-        return singles, tuple((u, self.units[u]) for u in out if len(self.units[u].words) > 1)
+        # Most phrases that start at a word fail on the next one: indexing them by it saves checking each.
+        by_next: dict[str, list[tuple[int, _Unit]]] = defaultdict(list)
+        others = []
+        for u in out:
+            unit = self.units[u]
+            if len(unit.words) > 1:
+                if unit.cs or unit.prefix[1]:
+                    others.append((u, unit))
+                else:
+                    by_next[unit.words[1]].append((u, unit))
+        return singles, {w: tuple(group) for w, group in by_next.items()}, tuple(others)
 
 
 def _lang_ok(lang: str, langs: frozenset[str]) -> bool:
@@ -242,10 +257,14 @@ class RuleEngine:
             for i, c in enumerate(cands):
                 if c is None:
                     cands[i] = cache[tokens[i]] = self._table.candidates(tokens[i])
+        last = size - 1
         for i in compress(range(size), cands):  # C-level: the words that start a term
-            singles, phrases = cands[i]  # type: ignore[misc]
+            singles, by_next, others = cands[i]  # type: ignore[misc]
             for uid in singles:
                 found[uid].append((offset + i, offset + i + 1))
+            if i == last:
+                continue
+            phrases = by_next.get(lower[i + 1], ()) + others if others else by_next.get(lower[i + 1], ())
             for uid, unit in phrases:
                 n = len(unit.words)
                 if i + n > size:
@@ -288,19 +307,22 @@ class RuleEngine:
                     ok = [sp for sp in spans if self._context_ok(rule, sp, found, masked, text, ignored)]
                     if not ok:
                         continue
-                field = "title" if ok[0][0] < _GAP else "text"  # spans are in reading order, title first
-                weight = rule.weight * topic.title_boost if field == "title" else rule.weight
+                in_title = ok[0][0] < _GAP  # spans are in reading order, title first
+                weight = rule.weights[in_title]
                 if weight > rule_terms[idx].get(text, (0.0, ""))[0]:
-                    rule_terms[idx][text] = (weight, field)
+                    rule_terms[idx][text] = (weight, "title" if in_title else "text")
         for idx in sorted(rule_terms):
             rule = ct.rules[idx]
             if rule.requires and not all(any(self._present(u, found, masked) for u in g) for g in rule.requires):
                 ignored[f"rule #{rule.index}: a `requires` group has no match"] = None
                 continue
-            ranked = sorted(rule_terms[idx].items(), key=lambda kv: -kv[1][0])
-            for text, (weight, field) in ranked[: rule.max_hits]:
+            terms = rule_terms[idx]
+            ranked = (
+                terms.items() if len(terms) == 1 else sorted(terms.items(), key=lambda kv: -kv[1][0])[: rule.max_hits]
+            )
+            for text, (weight, field) in ranked:
                 score += weight
-                hits.append(Hit("rule", f"rule #{rule.index}", text, field, round(weight, 4)))
+                hits.append(Hit("rule", rule.ref, text, field, round(weight, 4)))
         for idx in sorted(aliases):
             text, field = aliases[idx]
             weight = topic.alias_weight * topic.title_boost if field == "title" else topic.alias_weight

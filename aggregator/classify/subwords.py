@@ -95,7 +95,7 @@ class SubwordScorer:
         self._index: dict[str, int] = {}
         self._words: list[str] = []
         self._scores = np.zeros((0, self.coef.shape[0]))
-        self._labels: list[list[str]] = [[] for _ in range(self.coef.shape[0])]  # per topic: "word [n-gram]"
+        self.labels: list[list[str]] = [[] for _ in range(self.coef.shape[0])]  # per topic: "word [n-gram]"
 
     def _learn(self, words: set[str]) -> None:
         new = sorted(words)
@@ -113,7 +113,7 @@ class SubwordScorer:
             order = np.lexsort((-part, rows))  # by word, strongest n-gram first
             best = np.full(len(new), -1)
             best[lengths > 0] = u.indices[order[u.indptr[:-1][lengths > 0]]]
-            self._labels[k] += [
+            self.labels[k] += [
                 f"{w} [{names[b].strip()}]" if b >= 0 else w for w, b in zip(new, best.tolist(), strict=True)
             ]
         self._index.update(zip(new, range(start, end), strict=True))
@@ -135,33 +135,22 @@ class SubwordScorer:
         full = lengths > 0  # reduceat would give an empty item its neighbour's first word
         if full.any():
             total[full] = np.add.reduceat(self._scores[ids], starts[full], axis=0) / lengths[full, None]
-        return total, Shares(ids, lengths)
-
-    def top_words(self, shares: Shares, wanted: np.ndarray, n: int) -> list[dict[int, list[tuple[str, float]]]]:
-        """Per topic, for the `wanted` items, the `n` words whose n-grams moved it most (named "word [n-gram]")."""
-        rows = np.repeat(np.arange(len(shares.lengths)), shares.lengths)
-        keep = np.isin(rows, wanted) if len(wanted) < len(shares.lengths) else slice(None)
         span = max(1, len(self._words))
-        keys, counts = np.unique(rows[keep] * span + shares.ids[keep], return_counts=True)
+        keys, counts = np.unique(np.repeat(np.arange(len(docs)), lengths) * span + ids, return_counts=True)
         row, word = np.divmod(keys, span)
-        contrib = np.round(self._scores[word] * (counts / shares.lengths[row])[:, None], 3)
-        # By item, strongest first (|contribution| < 1,000 as the model's weights are bounded).
-        order = np.argsort(row[:, None] * 1e6 - np.abs(contrib), axis=0, kind="stable")
-        first = np.searchsorted(row, row)
-        out: list[dict[int, list[tuple[str, float]]]] = []
-        for k, labels in enumerate(self._labels):
-            at = order[:, k]
-            r, w, c = row[at], word[at], contrib[at, k]
-            pick = (np.arange(len(r)) - first < n) & (c != 0)
-            found: dict[int, list[tuple[str, float]]] = {}
-            for i, j, v in zip(r[pick].tolist(), w[pick].tolist(), c[pick].tolist(), strict=True):
-                found.setdefault(i, []).append((labels[j], v))
-            out.append(found)
-        return out
+        return total, Shares(row, word, counts / lengths[row])
+
+    def contributions(self, shares: Shares, wanted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the items `wanted` (a mask), each distinct word's share of topic `k`'s score: item rows, word ids
+        (`labels[k]` names them) and shares."""
+        keep = np.flatnonzero(wanted[shares.rows])
+        word = shares.words[keep]
+        return shares.rows[keep], word, self._scores[word, k] * shares.weights[keep]
 
 
 class Shares(NamedTuple):
-    """An item batch's words: their word-table ids, item after item, and each item's number of words."""
+    """An item batch's distinct words per item: item rows, word-table ids and the word's share of the item's words."""
 
-    ids: np.ndarray
-    lengths: np.ndarray
+    rows: np.ndarray
+    words: np.ndarray
+    weights: np.ndarray
