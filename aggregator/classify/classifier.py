@@ -178,6 +178,7 @@ class Classifier:
         model.ngrams, model.ngram_idf = subword_vocabulary(words, MIN_DF)
         n_plain = X.shape[1]
         X = sp.hstack([X, SUBWORD_WEIGHT * doc_matrix(words, model.ngrams, model.ngram_idf)], format="csr")
+        X.sort_indices()  # once here: liblinear needs sorted rows, and would sort every fold's copy again
         weights = np.array([row[4] for row in rows])
         fitted: list[tuple[str, np.ndarray, float, tuple[float, float], float]] = []
         counts: dict[str, dict[str, int]] = {}
