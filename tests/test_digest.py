@@ -105,6 +105,22 @@ def test_dates_that_would_leave_a_gap_or_overlap_are_refused(tmp_path: Path) -> 
     db.close()
 
 
+def test_a_digest_closed_early_is_the_newest_closed_one(tmp_path: Path) -> None:
+    """The demo closes today's digest at once: before the closing time, `aggregator digest` (and the daily job)
+    must take that one, not yesterday's, which can no longer be built after it."""
+    settings = settings_for(tmp_path, "America/Mexico_City", time="07:00")
+    early = utc(2026, 5, 10, 12)  # 06:00 in Mexico City: by the clock, the newest closed digest is the 9th's
+    db = Database(f"sqlite:///{tmp_path}/d.sqlite")
+    with db.session() as session:
+        assert archive.newest_closed_date(session, settings, early) == date(2026, 5, 9)
+        archive.build(session, settings, topics(), date(2026, 5, 10), now=early, end=early)
+    with db.session() as session:
+        assert archive.newest_closed_date(session, settings, early) == date(2026, 5, 10)
+        later = utc(2026, 5, 12, 20)  # the clock is ahead of the archive again
+        assert archive.newest_closed_date(session, settings, later) == date(2026, 5, 12)
+    db.close()
+
+
 def _story_day_one(session) -> list[int]:  # type: ignore[no-untyped-def]
     add_source(session, "borderreport", name="Border Report", tier="news")
     add_source(session, "cbp", name="CBP Newsroom", tier="government")

@@ -243,9 +243,9 @@ class Classifier:
             probs = np.round(1 / (1 + np.exp(-z)), 4)
             hit = np.array([[tid in r[0] and bool(r[0][tid].hits) for tid in m.model_topics] for r in rules])
             wanted = all_features | hit | (probs >= 0.05)
+            tops = self._top_features(X, part, shares, wanted)
             for k, tid in enumerate(m.model_topics):
-                top = self._top_features(k, X, part[k], shares, wanted[:, k])
-                learned[tid] = (probs[:, k].tolist(), top, float(m.thresholds[k]))
+                learned[tid] = (probs[:, k].tolist(), tops[k], float(m.thresholds[k]))
         out: list[dict[str, TopicResult]] = []
         for i, (results, _) in enumerate(rules):
             row: dict[str, TopicResult] = {}
@@ -263,38 +263,44 @@ class Classifier:
         return out
 
     def _top_features(
-        self, k: int, X: _Rows, part: np.ndarray, shares: Shares | None, wanted: np.ndarray
-    ) -> list[tuple[tuple[str, float], ...]]:
-        """For the `wanted` rows, the features that moved topic `k`'s decision most (either sign), strongest first:
-        words and stems, and at most SUBWORD_FEATURES words named by their n-grams; () for the other rows."""
-        n = len(X.ptr) - 1
+        self, X: _Rows, part: np.ndarray, shares: Shares | None, wanted: np.ndarray
+    ) -> list[list[tuple[tuple[str, float], ...]]]:
+        """Per topic and row, the features that moved the decision most (either sign), strongest first: words and
+        stems, and at most SUBWORD_FEATURES words named by their n-grams; () where the row is not `wanted`."""
+        n, n_topics = wanted.shape
         rows = np.repeat(np.arange(n), np.diff(X.ptr))
         # Words only: the rule features' share is what the rule hits already explain.
-        keep = np.flatnonzero(wanted[rows] & (X.cols < len(self._names)))
-        row, ref, value = rows[keep], X.cols[keep], part[keep]
-        labels: list[str] = []
+        words = np.flatnonzero(X.cols < len(self._names))
+        # Every topic's entries in one flat array, grouped by (topic, row): group = topic * n + row.
+        topic, entry = np.nonzero(wanted[rows[words]].T)
+        group, ref, value = topic * n + rows[words][entry], X.cols[words][entry], part[topic, words[entry]]
         if self._subwords is not None and shares is not None:
-            s_row, s_word, s_value = self._subwords.contributions(shares, wanted, k)
-            first = _ranked(s_row, s_value) < SUBWORD_FEATURES
+            s_value = self._subwords.contributions(shares)  # (distinct words of the batch, topics)
+            s_topic, s_entry = np.nonzero(wanted[shares.rows].T)
+            s_group, s_value = s_topic * n + shares.rows[s_entry], s_value[s_entry, s_topic]
+            first = _ranked(s_group, s_value) < SUBWORD_FEATURES
             # Sub-word entries are told apart by negative references (-1 - the word's id).
-            row, ref = np.concatenate([row, s_row[first]]), np.concatenate([ref, -1 - s_word[first]])
+            group = np.concatenate([group, s_group[first]])
+            ref = np.concatenate([ref, -1 - shares.words[s_entry[first]]])
             value = np.concatenate([value, s_value[first]])
-            labels = self._subwords.labels[k]
         strong = np.flatnonzero(np.round(value, 3) != 0)  # ranked by exact value, shown to 3 places
-        row, ref, value = row[strong], ref[strong], value[strong]
-        rank = _ranked(row, value)
+        group, ref, value = group[strong], ref[strong], value[strong]
+        rank = _ranked(group, value)
         top = np.flatnonzero(rank < TOP_FEATURES)
-        top = top[np.argsort(row[top] * TOP_FEATURES + rank[top])]
-        row, ref, value = row[top], ref[top], np.round(value[top], 3).tolist()
-        word = ref >= 0
-        names = self._names_array[ref[word]].tolist()
-        if not word.all():
-            sub = iter([labels[-1 - j] for j in ref[~word].tolist()])
-            names = iter(names)
-            names = [next(names) if w else next(sub) for w in word.tolist()]
+        top = top[np.argsort(group[top] * TOP_FEATURES + rank[top])]
+        group, ref, value = group[top], ref[top], np.round(value[top], 3).tolist()
+        is_word = ref >= 0
+        names = self._names_array[ref[is_word]].tolist()
+        if not is_word.all():
+            assert self._subwords is not None
+            labels = self._subwords.labels
+            sub = iter([labels[t][-1 - j] for t, j in zip((group[~is_word] // n).tolist(), ref[~is_word].tolist(),
+                                                                strict=True)])  # fmt: skip
+            word_names = iter(names)
+            names = [next(word_names) if w else next(sub) for w in is_word.tolist()]
         pairs = list(zip(names, value, strict=True))
-        bounds = np.searchsorted(row, np.arange(n + 1)).tolist()
-        return [tuple(pairs[bounds[i] : bounds[i + 1]]) for i in range(n)]
+        bounds = np.searchsorted(group, np.arange(n_topics * n + 1)).tolist()
+        return [[tuple(pairs[bounds[g] : bounds[g + 1]]) for g in range(k * n, (k + 1) * n)] for k in range(n_topics)]
 
     def save(self, path: str | Path) -> None:
         """Write the classifier to directory `path`: classifier.json (metadata, vocabulary) + arrays.npz."""

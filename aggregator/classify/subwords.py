@@ -140,12 +140,10 @@ class SubwordScorer:
         row, word = np.divmod(keys, span)
         return total, Shares(row, word, counts / lengths[row])
 
-    def contributions(self, shares: Shares, wanted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For the items `wanted` (a mask), each distinct word's share of topic `k`'s score: item rows, word ids
-        (`labels[k]` names them) and shares."""
-        keep = np.flatnonzero(wanted[shares.rows])
-        word = shares.words[keep]
-        return shares.rows[keep], word, self._scores[word, k] * shares.weights[keep]
+    def contributions(self, shares: Shares) -> np.ndarray:
+        """Each of `shares`' (item, word) pairs' share of every topic's score: (pairs, topics); `labels[k]` names
+        the words."""
+        return self._scores[shares.words] * shares.weights[:, None]
 
 
 class Shares(NamedTuple):

@@ -12,7 +12,6 @@ from aggregator.cli.options import parse_day, pass_ctx
 from aggregator.cli.output import fmt_time, table
 from aggregator.digest import archive
 from aggregator.digest.archive import write_atomic
-from aggregator.digest.build import latest_closed_date
 from aggregator.digest.render import render
 from aggregator.services.context import Context
 from aggregator.services.digest import prepare
@@ -60,13 +59,13 @@ def digest(
             if preview:
                 content = archive.preview(session, settings, topics, now=now, everything=everything)
             else:
-                local_date = day or latest_closed_date(now, archive.options(settings))
+                local_date = day or archive.newest_closed_date(session, settings, now)
                 content = archive.everything_for(session, settings, topics, local_date, now=now)
         _emit(render(content, fmt if fmt != "atom" else "txt", title=title), out_path)
         db.close()
         return
     with db.session() as session:
-        local_date = day or latest_closed_date(now, archive.options(settings))
+        local_date = day or archive.newest_closed_date(session, settings, now)
         built = archive.build(session, settings, topics, local_date, now=now, rebuild=rebuild)
         content = built.digest.content
         written = archive.write_outputs(session, settings, content)

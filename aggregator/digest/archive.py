@@ -17,7 +17,7 @@ from aggregator.classify.topics import TopicSet
 from aggregator.config.settings import Settings
 from aggregator.crawl.health import source_health
 from aggregator.digest.atom import digests_feed, section_feed
-from aggregator.digest.build import DigestOptions, Period, build_content, plan_period
+from aggregator.digest.build import DigestOptions, Period, build_content, latest_closed_date, plan_period
 from aggregator.digest.mail import build_message, send_message
 from aggregator.digest.render import FORMATS, render
 from aggregator.errors import AggregatorError, OutputError
@@ -36,6 +36,14 @@ def options(settings: Settings, *, include_untagged: bool = False, per_section: 
         summary_sentences=d.summary_sentences,
         include_untagged=include_untagged,
     )
+
+
+def newest_closed_date(session: Session, settings: Settings, now: datetime) -> date:
+    """The newest local date whose digest has closed: by the clock, or a newer one in the archive (an archived
+    digest is closed, and the demo closes its own at once)."""
+    by_clock = latest_closed_date(now, options(settings))
+    newest = newest_digests(session, 1)
+    return max(by_clock, date.fromisoformat(newest[0].local_date)) if newest else by_clock
 
 
 def group_new_items(session: Session, settings: Settings, *, now: datetime) -> StoryReport:

@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text
 
 from aggregator.classify.tagging import labels_since_training, load_classifier, tag_items, train_classifier
 from aggregator.digest import archive
-from aggregator.digest.build import latest_closed_date
 from aggregator.errors import Busy
 from aggregator.models import Fetch, Item
 from aggregator.services.context import Context
@@ -99,7 +98,7 @@ def daily_digest(config_dir: str, db_url: str | None = None, *, now: datetime | 
         try:
             prepare(obj, db, now=now)
             with db.session() as session:
-                local_date = latest_closed_date(now, archive.options(settings))
+                local_date = archive.newest_closed_date(session, settings, now)
                 built = archive.build(session, settings, obj.topics(), local_date, now=now)
                 content = built.digest.content
             if built.created:

@@ -19,7 +19,6 @@ from sqlalchemy import func, inspect, select
 
 from aggregator.config.settings import Settings
 from aggregator.digest import archive
-from aggregator.digest.build import latest_closed_date
 from aggregator.models import Digest
 from aggregator.schedule import jobs
 from aggregator.spiders.process import stop_crawls
@@ -181,7 +180,7 @@ def _catch_up(obj: Any, db: Any, kwargs: dict[str, Any]) -> None:
 
     with db.session() as session:
         built_before = session.scalar(select(func.count()).select_from(Digest)) or 0
-        wanted = latest_closed_date(datetime.now(UTC), archive.options(obj.settings)).isoformat()
+        wanted = archive.newest_closed_date(session, obj.settings, datetime.now(UTC)).isoformat()
         have = session.scalar(select(func.count()).select_from(Digest).where(Digest.local_date == wanted))
     if built_before and not have:
         log.info("digest %s was missed while stopped: building it now", wanted)
