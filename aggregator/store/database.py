@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import sqlite3
 import time
@@ -72,6 +73,11 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
+# JSON columns (tag explanations, digests) written compactly and as UTF-8: the crawl stores three explanations per
+# item, and the default encoder's spaces and \u escapes made it the costliest step of storing a tag.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite gets its directory created and the pragmas above."""
     try:
@@ -85,10 +91,10 @@ def make_engine(url: str) -> Engine:
         path = sqlite_file(parsed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, json_serializer=_JSON)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, json_serializer=_JSON)
 
 
 def sqlite_file(url: URL) -> Path | None:
