@@ -183,6 +183,21 @@ def test_save_load_round_trip(clf: Classifier, tmp_path: Path) -> None:
         assert all(arrays[k].dtype != object for k in arrays.files)
 
 
+def test_training_is_reproducible_and_a_batch_is_tagged_as_its_items_one_by_one(
+    seed: list[Example], clf: Classifier
+) -> None:
+    again = Classifier.train(seed, TOPICS)
+    assert again.model is not None and clf.model is not None
+    assert np.array_equal(again.model.coef, clf.model.coef)  # liblinear is seeded: the same labels, the same model
+    assert np.array_equal(again.model.thresholds, clf.model.thresholds)
+    records = load_records(DEV)[:60]
+    batch = clf.predict(records)
+    assert any(r.explanation.features for row in batch for r in row.values())
+    # Explanations are ranked for the whole batch at once: no item may borrow another's features or order.
+    assert batch == [clf.predict([record])[0] for record in records]
+    assert batch[5:9] == clf.predict(records[5:9])
+
+
 def test_load_refuses_newer_unknown_and_damaged_files(clf: Classifier, tmp_path: Path) -> None:
     clf.save(tmp_path)
     meta_path = tmp_path / "classifier.json"
