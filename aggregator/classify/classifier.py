@@ -146,11 +146,11 @@ class Classifier:
         self.topics = topics
         self.engine = RuleEngine(topics)
         self.model = model
-        self._names: list[str] = []
-        if model is not None:  # readable names: "terro*" for a stem, "cartel (title)" for a title word
-            names = sorted(model.vocabulary, key=model.vocabulary.__getitem__)
-            self._names = [f"{w[1:]}*" if w[0] == "~" else f"{w[2:]} (title)" if w[:2] == "t:" else w for w in names]
-        self._names_array = np.array(self._names, dtype=object)
+        names = sorted(model.vocabulary, key=model.vocabulary.__getitem__) if model is not None else []
+        # Readable feature names, indexed by feature id: "terro*" for a stem, "cartel (title)" for a title word.
+        self._names = np.array(
+            [f"{w[1:]}*" if w[0] == "~" else f"{w[2:]} (title)" if w[:2] == "t:" else w for w in names], dtype=object
+        )
         self._subwords = (
             SubwordScorer(model.ngrams, model.ngram_idf, model.ngram_coef) if model and model.ngrams else None
         )
@@ -290,7 +290,7 @@ class Classifier:
         top = top[np.argsort(group[top] * TOP_FEATURES + rank[top])]
         group, ref, value = group[top], ref[top], np.round(value[top], 3).tolist()
         is_word = ref >= 0
-        names = self._names_array[ref[is_word]].tolist()
+        names = self._names[ref[is_word]].tolist()
         if not is_word.all():
             assert self._subwords is not None
             labels = self._subwords.labels

@@ -119,8 +119,6 @@ class _Unit:
 
 @dataclass(frozen=True, slots=True)
 class _CRule:
-    index: int
-    weight: float
     max_hits: int
     lang: str
     window: int
@@ -144,7 +142,7 @@ class _CTopic:
             for term in rule.terms:
                 self.primary[uid(term)].append((_RULE, r, term.text))
             self.rules.append(
-                _CRule(rule.index, rule.weight, rule.max_hits, rule.lang, rule.near_window,
+                _CRule(rule.max_hits, rule.lang, rule.near_window,
                        {uid(t): t.text for t in rule.near}, {uid(t): t.text for t in rule.unless_near},
                        tuple(tuple(uid(t) for t in group) for group in rule.requires), f"rule #{rule.index}",
                        (rule.weight, rule.weight * topic.title_boost))
@@ -314,7 +312,7 @@ class RuleEngine:
         for idx in sorted(rule_terms):
             rule = ct.rules[idx]
             if rule.requires and not all(any(self._present(u, found, masked) for u in g) for g in rule.requires):
-                ignored[f"rule #{rule.index}: a `requires` group has no match"] = None
+                ignored[f"{rule.ref}: a `requires` group has no match"] = None
                 continue
             terms = rule_terms[idx]
             ranked = (
@@ -373,7 +371,7 @@ class RuleEngine:
     ) -> bool:
         for uid in rule.unless.keys() & found.keys():  # dict views: CPython walks the smaller one
             if any(_near(span, sp, rule.window) for sp in found[uid]):
-                ignored[f"rule #{rule.index} {text!r}: unless_near {rule.unless[uid]!r}"] = None
+                ignored[f"{rule.ref} {text!r}: unless_near {rule.unless[uid]!r}"] = None
                 return False
         if not rule.near:
             return True
@@ -381,5 +379,5 @@ class RuleEngine:
             for sp in found[uid]:
                 if _near(span, sp, rule.window) and not masked.intersection(range(*sp)):
                     return True
-        ignored[f"rule #{rule.index} {text!r}: no `near` term within {rule.window} words"] = None
+        ignored[f"{rule.ref} {text!r}: no `near` term within {rule.window} words"] = None
         return False
