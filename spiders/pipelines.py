@@ -16,6 +16,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from aggregator.config.settings import Settings
 from aggregator.crawl.polling import PollPolicy
@@ -150,13 +151,14 @@ class StorePipeline:
                         )
                     )
                 insert_fetch_log(session, log_rows)
+                self._classify(
+                    session, [i for r in results for i in r.new_ids], [i for r in results for i in r.updated_ids]
+                )
         except (SQLAlchemyError, AggregatorError, ValueError, KeyError):
             log.warning("store: a batch of %d reports failed; storing them one by one", len(reports), exc_info=True)
             for report in reports:
                 self._store_report(report)
             return
-        self._tag([i for r in results for i in (*r.new_ids, *r.updated_ids)])
-        self._match_entities([i for r in results for i in (*r.new_ids, *r.updated_ids)])
         for report, result in zip(reports, results, strict=True):
             self._after_store(report, result)
 
@@ -198,6 +200,7 @@ class StorePipeline:
                         fulltext=bool(task and task.fulltext),
                         rng=self.rng,
                     )
+                    self._classify(session, result.new_ids, result.updated_ids)
                 break
             except IntegrityError as exc:
                 # Another writer stored one of these entries between our lookup and insert: look again.
@@ -207,28 +210,35 @@ class StorePipeline:
             except (SQLAlchemyError, AggregatorError, ValueError, KeyError) as exc:
                 self._crash(report.source_id, f"store: {error_line(exc)}")
                 return
-        self._tag([*result.new_ids, *result.updated_ids])
-        self._match_entities([*result.new_ids, *result.updated_ids])
         self._after_store(report, result)
 
-    def _tag(self, item_ids: list[int]) -> None:
-        """Tag freshly stored items. Never fails the crawl: untagged items are caught up after it."""
-        if not item_ids or self.classifier is False or self.db is None:
+    def _classify(self, session: Session, new_ids: list[int], updated_ids: list[int]) -> None:
+        """Tag and match entities in the items just stored, in the transaction that stores them: readers never see a
+        new item untagged, and no second commit and re-opened session are paid per batch. Each runs in a savepoint:
+        a classifier or entities.toml problem costs tags or mentions (the parent catches up after the crawl), never
+        the items."""
+        if new_ids or updated_ids:
+            self._tag(session, new_ids, updated_ids)
+            self._match_entities(session, [*new_ids, *updated_ids])
+
+    def _tag(self, session: Session, new_ids: list[int], updated_ids: list[int]) -> None:
+        if self.classifier is False:
             return
         try:
             from aggregator.classify.tagging import tag_items  # here: a crawl with nothing to tag never loads it
 
             if self.classifier is None:
                 self.classifier = self._load_classifier()
-            with self.db.session() as session:
-                tag_items(session, self.classifier, item_ids, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            with session.begin_nested():
+                tag_items(session, self.classifier, new_ids, now=now, fresh=True)
+                tag_items(session, self.classifier, updated_ids, now=now)
         except Exception as exc:  # a classifier problem must cost tags, not the crawl
-            log.warning("classify: tagging disabled for this crawl: %s", exc)
+            log.warning("classify: tagging disabled for this crawl: %s", error_line(exc))
             self.classifier = False
 
-    def _match_entities(self, item_ids: list[int]) -> None:
-        """Store the entities named in freshly stored items. Never fails the crawl: the parent catches up after it."""
-        if not item_ids or self.entity_matcher is False or self.db is None:
+    def _match_entities(self, session: Session, item_ids: list[int]) -> None:
+        if self.entity_matcher is False:
             return
         try:
             # Here, not at the top: as for the classifier, a crawl that stores nothing never builds the matcher.
@@ -236,17 +246,15 @@ class StorePipeline:
             from aggregator.classify.entity_tagging import match_items, sync_entities
             from aggregator.config.entities import load_entities
 
-            if self.entity_matcher is None:
-                entities = load_entities(Path(self.settings.config_dir))
-                with self.db.session() as session:
+            with session.begin_nested():
+                if self.entity_matcher is None:
+                    entities = load_entities(Path(self.settings.config_dir))
                     sync_entities(session, entities)
-                self.entity_matcher = matcher_for(entities)
-            if not self.entity_matcher.ids:
-                return  # an empty entities.toml: nothing to find (the parent's catch-up still marks the items)
-            with self.db.session() as session:
-                match_items(session, self.entity_matcher, item_ids, now=datetime.now(UTC))
+                    self.entity_matcher = matcher_for(entities)
+                if self.entity_matcher.ids:  # an empty entities.toml: nothing to find (the parent's catch-up marks)
+                    match_items(session, self.entity_matcher, item_ids, now=datetime.now(UTC))
         except Exception as exc:  # an entities.toml problem must cost mentions, not the crawl
-            log.warning("entities: matching disabled for this crawl: %s", exc)
+            log.warning("entities: matching disabled for this crawl: %s", error_line(exc))
             self.entity_matcher = False
 
     def _load_classifier(self) -> Any:
@@ -286,11 +294,9 @@ class StorePipeline:
         try:
             with self.db.session() as session:
                 kept = store_article(session, item.item_id, item.article, now=datetime.now(UTC), refetch=item.refetch)
+                self._classify(session, [], [kept])  # the full text says more than the teaser it was first tagged on
         except SQLAlchemyError as exc:
             log.error("store: article %s of %s: %s", item.item_id, item.source_id, exc)
-        else:
-            self._tag([kept])  # the full text says more than the teaser it was first tagged on
-            self._match_entities([kept])
         self._emit({"event": "article", "source_id": item.source_id, "ok": True})
 
     def _article_failed(self, item: Any) -> None:

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from aggregator.store.database import Database
 from tests import feedgen
 from tests.crawling import source
 from tests.httpserver import Reply, TestServer
@@ -154,3 +155,32 @@ def test_a_broken_classifier_never_stops_the_crawl(tmp_path: Path, server: TestS
     assert crawl.returncode == 0, crawl.stderr
     assert "items will not be tagged" in crawl.stderr and "unknown format" in crawl.stderr
     assert len(_tags(tmp_path / "topics.sqlite")) == len(ITEMS)  # stored, untagged
+
+
+def test_a_tagging_failure_in_the_crawl_costs_tags_never_items(tmp_path: Path, server: TestServer) -> None:
+    # Tags are written in the transaction that stores the items, in a savepoint: a failing tag insert (here a
+    # trigger refusing the OPEC item's tags) must roll back the tags only, and the items go in with their mentions.
+    config, db = _setup(tmp_path, server)
+    base = ["--config", str(config), "--db", db]
+    Database(db).close()  # the schema, for the trigger
+    conn = sqlite3.connect(tmp_path / "topics.sqlite")
+    conn.execute(
+        "CREATE TRIGGER no_opec_tags BEFORE INSERT ON item_topics WHEN (SELECT title FROM items WHERE id = "
+        "NEW.item_id) LIKE 'OPEC%' BEGIN SELECT RAISE(ABORT, 'tags refused for this test'); END"
+    )
+    conn.commit()
+    conn.close()
+    crawl = agg(*base, "crawl")
+    assert crawl.returncode == 0, crawl.stderr
+    (log_file,) = (config.parent / "data" / "logs").glob("crawl-*.log")
+    assert "tagging disabled for this crawl: IntegrityError: tags refused for this test\n" in log_file.read_text()
+    # The catch-up after the crawl meets the same refusal, and says which items wait (the crawl still succeeds).
+    assert "items stay untagged: tagging: storing tags failed for items 1..6 (6): IntegrityError" in crawl.stderr
+    tags = _tags(tmp_path / "topics.sqlite")
+    assert set(tags) == {title for title, _, _ in ITEMS}  # every item stored
+    conn = sqlite3.connect(tmp_path / "topics.sqlite")
+    tagged = {t for (t,) in conn.execute("SELECT DISTINCT i.title FROM items i JOIN item_topics t ON t.item_id = i.id")}
+    mentions = conn.execute("SELECT count(*) FROM entity_mentions").fetchone()[0]
+    conn.close()
+    assert tagged == set()  # the savepoint took back the batch's other tags too: no item is half-tagged
+    assert mentions > 0  # entity matching, in its own savepoint, kept its work

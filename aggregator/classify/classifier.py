@@ -222,7 +222,7 @@ class Classifier:
         Model features are listed where there is something to explain: the score reached 0.05 or a rule
         matched. `all_features` lists them for clear negatives too (for `aggregator explain`).
         """
-        with _collector_paused():
+        with collector_paused():
             return self._predict(items, all_features)
 
     def _predict(self, items: Sequence[Mapping[str, Any] | Any], all_features: bool) -> list[dict[str, TopicResult]]:
@@ -441,10 +441,11 @@ def _matrix(m: _Model, ids: tuple[list[int], list[int]], rules: Sequence[_Rules]
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for the duration: predicting makes no reference cycles, only many small tuples,
-    and without this the collector scanned the classifier's caches over and over (15-20% of the tagging time in
-    bench/classify.py, measured with and without in turns)."""
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration: predicting (and storing the tags) makes no reference cycles,
+    only many small tuples and dicts, and without this the collector scanned the classifier's caches, and in the
+    crawl all of Scrapy's objects, over and over (15-20% of the tagging time in bench/classify.py, measured with and
+    without in turns)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

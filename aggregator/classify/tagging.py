@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from aggregator.classify.classifier import Classifier, ClassifierError
+from aggregator.classify.classifier import Classifier, ClassifierError, collector_paused
 from aggregator.classify.examples import Example, seed_examples
 from aggregator.classify.topics import TopicSet
 from aggregator.config.settings import Settings
@@ -105,34 +105,35 @@ def _labels_of(session: Session, ids: Sequence[int]) -> dict[tuple[int, str], bo
     return {(item_id, topic): bool(value) for item_id, topic, value in rows}
 
 
-def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime) -> int:
+def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime, fresh: bool = False) -> int:
     """Classify the items `ids` and replace their stored tags. Returns how many items were tagged.
 
     Where the reporter labelled an item for a topic, the stored tag follows the label (method LABEL_METHOD), so
     every reader of item_topics (digest, search, stats, export, web) agrees with the reporter; the model's score
-    and verdict stay in the row.
+    and verdict stay in the row. `fresh` says the items were stored in this transaction, so they have no tags and
+    no labels yet: the crawl skips both look-ups.
     """
     name = classifier_name(clf)
     done = 0
     for start in range(0, len(ids), BATCH):
-        items = _item_rows(session, ids[start : start + BATCH])
-        if not items:
-            continue
-        results = clf.predict(items)
-        labels = _labels_of(session, [i["id"] for i in items])
-        rows = []
-        for item, verdicts in zip(items, results, strict=True):
-            for topic, r in verdicts.items():
-                passed, method, why = bool(r.passed), r.method, r.explanation.as_dict()
-                label = labels.get((item["id"], topic))
-                if label is not None:
-                    passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
-                rows.append({"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": passed,
-                             "method": method, "explanation": why, "classified_at": now,
-                             "classifier": name})  # fmt: skip
-        session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
-        if rows:
-            session.execute(insert(ItemTopic.__table__), rows)  # type: ignore[arg-type]
+        with collector_paused():
+            items = _item_rows(session, ids[start : start + BATCH])
+            results = clf.predict(items)
+            labels = {} if fresh else _labels_of(session, [i["id"] for i in items])
+            rows = []
+            for item, verdicts in zip(items, results, strict=True):
+                for topic, r in verdicts.items():
+                    passed, method, why = bool(r.passed), r.method, r.explanation.as_dict()
+                    label = labels.get((item["id"], topic))
+                    if label is not None:
+                        passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
+                    rows.append({"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": passed,
+                                 "method": method, "explanation": why, "classified_at": now,
+                                 "classifier": name})  # fmt: skip
+            if not fresh:
+                session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
+            if rows:
+                session.execute(insert(ItemTopic.__table__), rows)  # type: ignore[arg-type]
         done += len(items)
     return done
 
