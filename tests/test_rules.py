@@ -246,6 +246,12 @@ lang = "es"
         ("EU designa al Cártel del Golfo como organización terrorista extranjera", "", {"cartels", "terrorism"}),
         ("CBP officers find meth at Otay Mesa port of entry", "The drugs were hidden in a truck.",
          {"border_security"}),
+        ("Cartel drama renewed for a second season on Netflix", "The series follows a fictional kingpin.", set()),
+        ("Se estrena narcoserie sobre la guerra entre cárteles", "La telenovela llega a la televisión abierta.", set()),
+        ("Netflix crew extorted by cartel gunmen in Tamaulipas",
+         "Sicarios del Cártel del Golfo exigieron cobro de piso a los productores; la fiscalía investiga.",
+         {"cartels"}),
+        ("Migrating geese cross the border early this year", "Flocks flew south over the Rio Grande.", set()),
     ],
 )  # fmt: skip
 def test_hard_cases(title: str, text: str, expected: set[str]) -> None:
