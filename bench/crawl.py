@@ -165,12 +165,13 @@ def main() -> None:
                 catalog = parse_sources(toml, Path("bench.toml"))
                 db = Database(f"sqlite:///{tmp}/{round_no}-{variant}.sqlite")
                 wall, cpu = crawl_once(db, settings, catalog, None)
+                # The kernel keeps one figure for all children: the largest crawl process's peak so far.
                 peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
                 what = "first crawl, tagging topics" if tagging else "first crawl, no tagging   "
                 print(
                     f"{what}: {wall:5.1f} s wall, {total / wall:6,.0f} items/s end to end "
                     f"({total / wall / fp_default:.1f}x bare feedparser), {cpu / total * 1000:.2f} CPU s per "
-                    f"1,000 items, crawl process peak RSS {peak_mb:.0f} MB"
+                    f"1,000 items, peak RSS of the largest crawl process so far {peak_mb:.0f} MB"
                 )
                 first_cpu[variant] = cpu
                 if tagging:
