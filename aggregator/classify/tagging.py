@@ -118,6 +118,8 @@ def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: dat
     for start in range(0, len(ids), BATCH):
         with collector_paused():
             items = _item_rows(session, ids[start : start + BATCH])
+            if not items:  # deleted since their ids were listed: no delete, no insert
+                continue
             results = clf.predict(items)
             labels = {} if fresh else _labels_of(session, [i["id"] for i in items])
             rows = []
