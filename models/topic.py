@@ -15,7 +15,8 @@ class ItemTopic(Base):
     """The classifier's verdict on one item for one topic, with the reason a reporter can check."""
 
     __tablename__ = "item_topics"
-    __table_args__ = (Index("ix_item_topics_topic_passed", "topic", "passed"),)
+    # Search counts and gathers a topic filter's items from this index alone; digest and stats read by its lead.
+    __table_args__ = (Index("ix_item_topics_search", "topic", "passed", "score", "item_id"),)
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
     topic: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import random
@@ -80,6 +81,9 @@ class StorePipeline:
         )
         self.db = Database(plan.database_url, migrate_schema=False)
         self.tasks = {t.source_id: t for t in plan.tasks}
+        # What is alive now (Scrapy's engine, the settings, the plan) lives as long as the crawl: out of the cycle
+        # collector's reach, its full collections stop rescanning it.
+        gc.freeze()
 
     def close_spider(self) -> None:
         # Site spiders yield bare entries; they are stored as one fetch when the spider ends.
@@ -264,7 +268,9 @@ class StorePipeline:
 
         topics = load_topics(Path(self.settings.config_dir))
         # The parent trained and saved one before starting the crawl; here it is only read.
-        return load_classifier(self.settings, topics, train_if_missing=False)
+        classifier = load_classifier(self.settings, topics, train_if_missing=False)
+        gc.freeze()  # the classifier's vocabulary and rules live as long as the crawl too (see open_spider)
+        return classifier
 
     def _queue_articles(self, source_id: str, new_ids: list[int]) -> None:
         assert self.db is not None

@@ -7,14 +7,16 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from aggregator.classify.entities import Matcher, Mention
 from aggregator.config.entities import EntitySet
 from aggregator.models import Entity, EntityMention, EntityScan, Item
+from aggregator.store.rows import insert_rows
 
 BATCH = 500
+SCANS: Table = EntityScan.__table__  # type: ignore[assignment]
 SURFACE_MAX = 200  # entity_mentions.surface; aliases are a few words, so only a freak of spacing reaches it
 # Column of `items` read for each field the matcher looks at.
 FIELD_COLUMNS = {"title": Item.title, "summary": Item.summary_text, "text": Item.text}
@@ -68,9 +70,8 @@ def match_items(session: Session, matcher: Matcher, ids: Sequence[int], *, now: 
         session.execute(delete(EntityScan).where(EntityScan.item_id.in_(found)))
         if mentions:
             session.execute(insert(EntityMention.__table__), mentions)  # type: ignore[arg-type]
-        if found:
-            scans = [{"item_id": i, "fingerprint": matcher.fingerprint, "matched_at": now} for i in found]
-            session.execute(insert(EntityScan.__table__), scans)  # type: ignore[arg-type]
+        scans = [(i,) for i in found]
+        insert_rows(session, SCANS, ("item_id",), scans, {"fingerprint": matcher.fingerprint, "matched_at": now})
         stored += len(mentions)
     return stored
 

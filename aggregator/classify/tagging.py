@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from aggregator.classify.classifier import Classifier, ClassifierError, collector_paused
@@ -17,11 +17,14 @@ from aggregator.classify.topics import TopicSet
 from aggregator.config.settings import Settings
 from aggregator.errors import AggregatorError
 from aggregator.models import Item, ItemTopic, Label
+from aggregator.store.rows import insert_rows
 
 log = logging.getLogger(__name__)
 
 BATCH = 256  # the classifier is fastest on batches (see bench/classify.py)
 LABEL_METHOD = "label"  # item_topics.method of a tag the reporter's label decided
+TAGS: Table = ItemTopic.__table__  # type: ignore[assignment]
+TAG_COLUMNS = ("item_id", "topic", "score", "passed", "method", "explanation")  # each tag's own; the rest per batch
 
 
 def classifier_dir(settings: Settings) -> Path:
@@ -129,13 +132,10 @@ def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: dat
                     label = labels.get((item["id"], topic))
                     if label is not None:
                         passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
-                    rows.append({"item_id": item["id"], "topic": topic, "score": float(r.score), "passed": passed,
-                                 "method": method, "explanation": why, "classified_at": now,
-                                 "classifier": name})  # fmt: skip
+                    rows.append((item["id"], topic, float(r.score), passed, method, why))
             if not fresh:
                 session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
-            if rows:
-                session.execute(insert(ItemTopic.__table__), rows)  # type: ignore[arg-type]
+            insert_rows(session, TAGS, TAG_COLUMNS, rows, {"classified_at": now, "classifier": name})
         done += len(items)
     return done
 
