@@ -247,6 +247,8 @@ class CrawlOutcome:
     A source whose fetch could not be stored (read-only or full database, a value the database refused) is in
     `unstored` with its one-line error, and has an "error" line in `lines` even when the database kept no trace of
     it. A planned source the crawl process never reported on (it died or was stopped first) is in `not_reached`.
+    `tagged` items were tagged by topic in the crawl, which spent `tagging_cpu` CPU seconds on it (classifier load
+    included).
     """
 
     crawl_id: str
@@ -256,6 +258,8 @@ class CrawlOutcome:
     log_path: Path | None
     unstored: dict[str, str] = dataclasses.field(default_factory=dict)
     not_reached: list[str] = dataclasses.field(default_factory=list)
+    tagged: int = 0
+    tagging_cpu: float = 0.0
 
     @property
     def failed(self) -> list[str]:
@@ -291,8 +295,12 @@ def crawl_sources(
     log_path = settings.data_path / "logs" / f"crawl-{crawl_id}.log"
     unstored: dict[str, str] = {}
     reported: set[str] = set()
+    tagging = {"items": 0, "cpu": 0.0}
 
     def relay(event: dict[str, Any]) -> None:
+        if event.get("event") == "tagging":  # one per spider of the crawl, as it closes
+            tagging["items"] += int(event.get("items") or 0)
+            tagging["cpu"] += float(event.get("cpu_seconds") or 0.0)
         if event.get("event") == "fetch":
             reported.add(str(event.get("source_id")))
             if event.get("stored") is False:
@@ -305,7 +313,9 @@ def crawl_sources(
         lines = _with_unstored(crawl_summary(session, crawl_id), unstored)
     seen = {line.source_id for line in lines} | reported
     not_reached = [t.source_id for t in plan.tasks if t.source_id not in seen]
-    return CrawlOutcome(crawl_id, code, len(plan.tasks), lines, log_path, unstored, not_reached)
+    return CrawlOutcome(
+        crawl_id, code, len(plan.tasks), lines, log_path, unstored, not_reached, int(tagging["items"]), tagging["cpu"]
+    )
 
 
 def _with_unstored(lines: list[Any], unstored: dict[str, str]) -> list[Any]:

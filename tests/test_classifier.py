@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,6 +289,47 @@ def test_sub_words_reach_unseen_word_forms_and_are_explained(clf: Classifier) ->
     assert clf._subwords is not None
     block, _ = clf._subwords.score([["narcoterroristas", "atacan", "instalaciones"]])
     assert abs(float(block[0, clf.model.model_topics.index("terrorism")])) > 0.01  # type: ignore[union-attr]
+
+
+def test_word_vectors_are_the_tf_idf_of_each_words_n_grams_and_tagging_needs_no_scipy(
+    clf: Classifier, tmp_path: Path
+) -> None:
+    from aggregator.classify.subwords import char_ngrams, counted, word_vectors
+
+    # By the definition, in dense numpy: counts of each known n-gram in the word, times idf, l2-normalised.
+    words = ["banana", "ananás", "narcoterroristas", "at", "1234", "", "x" * 40, "qqqq"]
+    grams = sorted({g for w in words[:4] for g in char_ngrams(w)})
+    index = {g: i for i, g in enumerate(grams)}
+    idf = np.linspace(1.0, 3.0, len(grams))
+    want = np.zeros((len(words), len(grams)))
+    for row, word in enumerate(words):
+        for g in char_ngrams(word) if counted(word) else []:
+            if g in index:
+                want[row, index[g]] += idf[index[g]]
+        norm = np.linalg.norm(want[row])
+        want[row] = want[row] / norm if norm else want[row]
+    vectors = word_vectors(words, index, idf)
+    assert np.allclose(vectors.csr().toarray(), want, rtol=0, atol=1e-12)
+    assert vectors.csr().has_sorted_indices and vectors.data.size == np.count_nonzero(want)
+    dense = np.arange(len(grams) * 3, dtype=float).reshape(len(grams), 3)
+    assert np.allclose(vectors.times(dense), want @ dense, rtol=0, atol=1e-9)
+
+    # Tagging with a saved classifier imports neither scipy nor scikit-learn: a crawl process pays for numpy only.
+    clf.save(tmp_path)
+    script = (
+        "import sys\n"
+        "from aggregator.classify.classifier import Classifier\n"
+        "from pathlib import Path\n"
+        "from aggregator.classify.topics import load_topics\n"
+        f"c = Classifier.load(Path({str(tmp_path)!r}), load_topics(Path({str(REPO / 'config')!r})))\n"
+        "r = c.predict([{'title': 'Narcoterroristas atacan instalaciones', 'text': 'zzyzx quórum', 'lang': 'es'}])\n"
+        "print(sorted(m for m in ('scipy', 'sklearn') if m in sys.modules), r[0]['terrorism'].passed)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    want_passed = clf.predict([{"title": "Narcoterroristas atacan instalaciones", "text": "zzyzx quórum",
+                                "lang": "es"}])[0]["terrorism"].passed  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", str(want_passed)]
 
 
 def test_a_version_1_save_loads_without_the_sub_word_block(clf: Classifier, tmp_path: Path) -> None:

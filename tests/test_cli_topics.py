@@ -117,6 +117,40 @@ def test_crawl_tags_and_the_reporter_corrects(tmp_path: Path, server: TestServer
     assert refused.returncode != 0 and "newer" in refused.stderr
 
 
+def test_the_crawl_tags_new_items_as_tagging_them_from_the_database_does(tmp_path: Path, server: TestServer) -> None:
+    # The crawl classifies new items from the rows it has just stored, not from a read back; `tag --all` reads
+    # them from the database. Both must store the same tags, down to the explanation, for items whose stored
+    # text differs from the feed's: HTML and entities in the summary, a control character, a title cut to size.
+    config, db = _setup(tmp_path, server)
+    odd = [
+        ("Cártel &amp; <b>CJNG</b>: balacera en Zapopan", "<p>Sicarios del CJNG &amp; la Fiscalía de Jalisco.</p>"),
+        ("Fentanyl\x07 seized at the Nogales port of entry " + "word " * 400, "<p>CBP officers &lt;said&gt; so.</p>"),
+    ]
+    entries = [feedgen.item(n, server.base, title=t, summary=f"<p>{s}</p>") for n, (t, s, _) in enumerate(ITEMS)]
+    entries += [feedgen.item(len(ITEMS) + n, server.base, title=t, summary=s) for n, (t, s) in enumerate(odd)]
+    server.add("/feed", Reply(body=feedgen.rss20(entries)))
+    base = ["--config", str(config), "--db", db]
+    crawl = agg(*base, "crawl")
+    assert crawl.returncode == 0, crawl.stderr
+    assert f"tagged {len(entries)} item(s) by topic in the crawl (" in crawl.stderr
+
+    def stored() -> dict[tuple[int, str], tuple[object, ...]]:
+        conn = sqlite3.connect(tmp_path / "topics.sqlite")
+        rows = conn.execute("SELECT item_id, topic, score, passed, method, explanation FROM item_topics").fetchall()
+        conn.close()
+        return {(r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5])) for r in rows}
+
+    by_crawl = stored()
+    conn = sqlite3.connect(tmp_path / "topics.sqlite")
+    titles = [t for (t,) in conn.execute("SELECT title FROM items ORDER BY id")]
+    conn.close()
+    assert len(titles) == len(entries) and "\x07" not in titles[-1] and len(titles[-1]) < len(odd[1][0])
+    assert len(by_crawl) == 3 * len(entries)
+    retag = agg(*base, "tag", "--all")
+    assert retag.returncode == 0 and f"tagged {len(entries)} item(s)" in retag.stdout, retag.stderr
+    assert stored() == by_crawl
+
+
 def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()

@@ -74,6 +74,17 @@ def test_a_column_with_a_default_left_out_is_refused_and_nothing_stored(db: Data
     assert _stored(db) == {}
 
 
+def test_a_row_short_or_long_of_a_value_is_refused_and_nothing_stored(db: Database) -> None:
+    # Rows are stored column by column: one row without its explanation (or with one value too many) must not
+    # shift or cut the others' columns.
+    first, second = _items(db)[:2]
+    good = (first, "cartels", 0.5, True, "rules", {})
+    for odd in ((second, "cartels", 0.5, True, "rules"), (second, "cartels", 0.5, True, "rules", {}, "extra")):
+        with db.session() as session, pytest.raises(ValueError, match="every row must hold 6 values"):
+            insert_rows(session, TABLE, COLUMNS, [good, odd], {"classified_at": WHEN, "classifier": "x"})
+    assert _stored(db) == {}
+
+
 def test_a_row_the_database_refuses_fails_the_statement_whole(db: Database) -> None:
     first = _items(db)[0]
     rows = [(first, "cartels", 0.5, True, "rules", {}), (first, "cartels", 0.6, False, "rules", {})]

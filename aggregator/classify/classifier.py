@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import scipy
-import scipy.sparse as sp
 
 from aggregator.classify.examples import Example, augment, merge_examples
 from aggregator.classify.metrics import metrics
@@ -31,10 +29,11 @@ from aggregator.classify.topics import TopicSet
 from aggregator.errors import ClassifierError
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
 
-# scikit-learn is imported where a model is trained: predicting needs only numpy and scipy, and the crawl
-# process should not pay a second of start-up for it.
+# scikit-learn and scipy are imported where a model is trained: predicting needs only numpy, and the crawl process
+# should not pay a second (scikit-learn) or a tenth of one (scipy) of start-up for them.
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +163,10 @@ class Classifier:
     @classmethod
     def train(cls, examples: Sequence[Example], topics: TopicSet, feedback_weight: float = 2.0) -> Classifier:
         """Learn from labelled examples (seed and feedback); for the same item a reporter's label wins."""
+        # scipy here, not at the top: tagging with a saved classifier needs numpy only (see subwords.WordVectors).
+        import scipy
+        import scipy.sparse as sp
+
         started = time.perf_counter()
         real, skipped = merge_examples(examples, topics.ids, feedback_weight)
         extra, origin = augment(real, topics.ids)
@@ -380,6 +383,8 @@ class _Rows(NamedTuple):
     ptr: np.ndarray
 
     def csr(self, n_features: int) -> sp.csr_matrix:
+        import scipy.sparse as sp  # training only (see Classifier.train)
+
         return sp.csr_matrix((self.data, self.cols, self.ptr), shape=(len(self.ptr) - 1, n_features))
 
 

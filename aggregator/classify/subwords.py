@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import chain
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 SIZES = (3, 4, 5)
 MAX_WORD = 24  # longer "words" (URLs, glued tokens) are cut: their tail says nothing a 5-gram could
@@ -30,29 +32,58 @@ def counted(word: str) -> bool:
     return len(word) >= MIN_WORD and not word.isdigit()
 
 
-def word_vectors(words: Sequence[str], ngrams: dict[str, int], idf: np.ndarray) -> sp.csr_matrix:
+class WordVectors(NamedTuple):
+    """Words' n-gram vectors in CSR layout, in plain numpy: tagging (which meets new words in every crawl) never
+    imports scipy, which costs a crawl process a tenth of a CPU second; training takes them as a scipy matrix."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n_grams: int
+
+    def csr(self) -> sp.csr_matrix:
+        import scipy.sparse as sp  # training only (see the class)
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(len(self.indptr) - 1, self.n_grams))
+
+    def times(self, dense: np.ndarray) -> np.ndarray:
+        """This matrix times `dense` (n_grams, k): (words, k)."""
+        out = np.zeros((len(self.indptr) - 1, dense.shape[1]))
+        starts, full = self.indptr[:-1], np.diff(self.indptr) > 0  # reduceat would give an empty row its neighbour's
+        if full.any():
+            out[full] = np.add.reduceat(self.data[:, None] * dense[self.indices], starts[full], axis=0)
+        return out
+
+
+def word_vectors(words: Sequence[str], ngrams: dict[str, int], idf: np.ndarray) -> WordVectors:
     """Per word, its known n-grams' tf-idf, l2-normalised: (len(words), len(ngrams)); a word with none, or one
     that is not `counted`, is zeros."""
     get = ngrams.get
     cols: list[int] = []
-    ptr = [0]
+    lengths: list[int] = []
     for w in words:
-        if counted(w):
-            cols.extend(i for i in map(get, char_ngrams(w)) if i is not None)
-        ptr.append(len(cols))
-    u = sp.csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(ptr)), (len(words), len(ngrams)))
-    u.sum_duplicates()
-    u.data = u.data * idf[u.indices]
-    norms = np.sqrt(np.asarray(u.multiply(u).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1 / np.where(norms > 0, norms, 1.0)) @ u)
+        found = [i for i in map(get, char_ngrams(w)) if i is not None] if counted(w) else []
+        cols.extend(found)
+        lengths.append(len(found))
+    rows = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
+    # An n-gram met twice in a word ("ana" in "banana") is one entry of count 2, entries in column order.
+    keys, counts = np.unique(rows * max(1, len(ngrams)) + np.array(cols, dtype=np.int64), return_counts=True)
+    row, col = np.divmod(keys, max(1, len(ngrams)))
+    data = counts * idf[col]
+    norms = np.sqrt(np.bincount(row, weights=data * data, minlength=len(words)))
+    data = data * (1 / np.where(norms > 0, norms, 1.0))[row]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(words)))]).astype(np.int64)
+    return WordVectors(data, col, indptr, len(ngrams))
 
 
 def vocabulary(docs: Sequence[Sequence[str]], min_df: int) -> tuple[dict[str, int], np.ndarray]:
     """The n-grams found in at least `min_df` items (their words as given), with their smoothed idf."""
+    import scipy.sparse as sp  # training only (see WordVectors)
+
     types = sorted({w for d in docs for w in d})
     grams = sorted({g for w in types if counted(w) for g in char_ngrams(w)})
     index = {g: i for i, g in enumerate(grams)}
-    in_word = word_vectors(types, index, np.ones(len(grams)))
+    in_word = word_vectors(types, index, np.ones(len(grams))).csr()
     in_word.data[:] = 1.0
     present = sp.csr_matrix(_mean_rows(docs, {w: i for i, w in enumerate(types)}) @ in_word)
     df = np.bincount(present.indices, minlength=len(grams))
@@ -64,12 +95,17 @@ def vocabulary(docs: Sequence[Sequence[str]], min_df: int) -> tuple[dict[str, in
 def doc_matrix(docs: Sequence[Sequence[str]], ngrams: dict[str, int], idf: np.ndarray) -> sp.csr_matrix:
     """Per item, the mean of its words' n-gram vectors (as fastText averages sub-word vectors); words that are
     not `counted` count as zeros."""
+    import scipy.sparse as sp  # training only (see WordVectors)
+
     types = sorted({w for d in docs for w in d})
-    return sp.csr_matrix(_mean_rows(docs, {w: i for i, w in enumerate(types)}) @ word_vectors(types, ngrams, idf))
+    vectors = word_vectors(types, ngrams, idf).csr()
+    return sp.csr_matrix(_mean_rows(docs, {w: i for i, w in enumerate(types)}) @ vectors)
 
 
 def _mean_rows(docs: Sequence[Sequence[str]], index: dict[str, int]) -> sp.csr_matrix:
     """(items, word types): each word's share of the item's words."""
+    import scipy.sparse as sp  # training only (see WordVectors)
+
     lengths = np.array([len(d) for d in docs])
     cols = np.array([index[w] for d in docs for w in d], dtype=np.int64)
     rows = np.repeat(np.arange(len(docs)), lengths)
@@ -104,7 +140,7 @@ class SubwordScorer:
         if end > len(self._scores):  # room for twice as many: a crawl meets a few new words per batch
             grow = max(end * 2, 1024) - len(self._scores)
             self._scores = np.vstack([self._scores, np.zeros((grow, self.coef.shape[0]))])
-        self._scores[start:end] = np.asarray(u @ self.coef.T)
+        self._scores[start:end] = u.times(self.coef.T)
         lengths = np.diff(u.indptr)
         rows = np.repeat(np.arange(len(new)), lengths)
         names = self.names

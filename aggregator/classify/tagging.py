@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -108,36 +108,52 @@ def _labels_of(session: Session, ids: Sequence[int]) -> dict[tuple[int, str], bo
     return {(item_id, topic): bool(value) for item_id, topic, value in rows}
 
 
-def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime, fresh: bool = False) -> int:
+def tag_items(session: Session, clf: Classifier, ids: Sequence[int], *, now: datetime) -> int:
     """Classify the items `ids` and replace their stored tags. Returns how many items were tagged.
 
     Where the reporter labelled an item for a topic, the stored tag follows the label (method LABEL_METHOD), so
     every reader of item_topics (digest, search, stats, export, web) agrees with the reporter; the model's score
-    and verdict stay in the row. `fresh` says the items were stored in this transaction, so they have no tags and
-    no labels yet: the crawl skips both look-ups.
+    and verdict stay in the row.
     """
-    name = classifier_name(clf)
     done = 0
     for start in range(0, len(ids), BATCH):
         with collector_paused():
             items = _item_rows(session, ids[start : start + BATCH])
             if not items:  # deleted since their ids were listed: no delete, no insert
                 continue
-            results = clf.predict(items)
-            labels = {} if fresh else _labels_of(session, [i["id"] for i in items])
-            rows = []
-            for item, verdicts in zip(items, results, strict=True):
-                for topic, r in verdicts.items():
-                    passed, method, why = bool(r.passed), r.method, r.explanation.as_dict()
-                    label = labels.get((item["id"], topic))
-                    if label is not None:
-                        passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
-                    rows.append((item["id"], topic, float(r.score), passed, method, why))
-            if not fresh:
-                session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_([i["id"] for i in items])))
-            insert_rows(session, TAGS, TAG_COLUMNS, rows, {"classified_at": now, "classifier": name})
+            item_ids = [i["id"] for i in items]
+            session.execute(delete(ItemTopic).where(ItemTopic.item_id.in_(item_ids)))
+            _store_tags(session, clf, items, _labels_of(session, item_ids), now)
         done += len(items)
     return done
+
+
+def tag_new_items(session: Session, clf: Classifier, items: Sequence[Mapping[str, Any]], *, now: datetime) -> int:
+    """Tag items stored in this transaction, given as their stored rows (id, title, summary_text, text, language):
+    the crawl's path, which has them at hand, and knows they have no tags or labels yet, so it reads nothing back.
+    """
+    for start in range(0, len(items), BATCH):
+        with collector_paused():
+            _store_tags(session, clf, items[start : start + BATCH], {}, now)
+    return len(items)
+
+
+def _store_tags(
+    session: Session,
+    clf: Classifier,
+    items: Sequence[Mapping[str, Any]],
+    labels: Mapping[tuple[int, str], bool],
+    now: datetime,
+) -> None:
+    rows = []
+    for item, verdicts in zip(items, clf.predict(items), strict=True):
+        for topic, r in verdicts.items():
+            passed, method, why = bool(r.passed), r.method, r.explanation.as_dict()
+            label = labels.get((item["id"], topic))
+            if label is not None:
+                passed, method, why = label, LABEL_METHOD, labelled(why, passed, method, label)
+            rows.append((item["id"], topic, float(r.score), passed, method, why))
+    insert_rows(session, TAGS, TAG_COLUMNS, rows, {"classified_at": now, "classifier": classifier_name(clf)})
 
 
 def untagged_ids(session: Session, *, everything: bool = False) -> Iterator[list[int]]:

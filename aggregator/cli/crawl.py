@@ -91,6 +91,9 @@ def crawl_and_report(
         click.echo("", err=True)
     if run.tagging_problem and not quiet:
         click.echo(f"warning: items will not be tagged: {run.tagging_problem}", err=True)
+    if outcome.tagged and not quiet:
+        per_item = outcome.tagging_cpu / outcome.tagged * 1000
+        click.echo(f"tagged {outcome.tagged} item(s) by topic in the crawl ({per_item:.2f} CPU ms per item)", err=True)
     if run.catch_up_error:
         click.echo(f"warning: items stay untagged: {run.catch_up_error}", err=True)
     elif run.caught_up and not quiet:

@@ -45,6 +45,8 @@ class IngestResult:
     """What storing one batch of entries did."""
 
     new_ids: list[int] = field(default_factory=list)
+    # The new items' rows as stored, each with its id: what the crawl classifies, without reading them back.
+    new_rows: list[dict[str, Any]] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
     updated: int = 0
     unchanged: int = 0
@@ -174,6 +176,8 @@ def store_entries(
     if new_rows:
         for index, item_id in enumerate(_insert_items(session, new_rows)):
             result.new_ids.append(item_id)
+            new_rows[index]["id"] = item_id
+            result.new_rows.append(new_rows[index])
             for s in pending_new[index]:
                 s["item_id"] = item_id
                 sightings.append(s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -22,8 +22,8 @@ def insert_rows(
     The result is the row `session.execute(insert(table), ...)` would store; the difference is the cost. There,
     SQLAlchemy builds each row's parameters column by column through the types' converters (the crawl's three tags
     per item spent more on that than SQLite spent storing them). Here the converters are looked up once, the shared
-    values are converted once, and each row converts only the columns that have a converter. Every column with a
-    Python-side default must be given: nothing fills them in here.
+    values are converted once, and only the columns that have a converter are converted. Every column with a
+    Python-side default must be given: nothing fills them in here; every row must hold a value for each column.
     """
     if not rows:
         return
@@ -34,19 +34,20 @@ def insert_rows(
     missing = set(compiled.binds) - set(names)
     if missing:
         raise ValueError(f"insert_rows into {table.name}: no value for {', '.join(sorted(missing))}")
-    fixed = [_convert(_processor(table, key, dialect), value) for key, value in same.items()]
-    converters = [(n, proc) for n, key in enumerate(columns) if (proc := _processor(table, key, dialect)) is not None]
-    converted = []
-    for row in rows:
-        values = [*row, *fixed]
-        for n, proc in converters:
-            values[n] = proc(values[n])
-        converted.append(values)
+    if set(map(len, rows)) != {len(columns)}:
+        raise ValueError(f"insert_rows into {table.name}: every row must hold {len(columns)} values")
+    # Column by column, so the loops run in C (zip, map, repeat) and only the converters are Python calls.
+    values: dict[str, Any] = {}
+    for key, column in zip(columns, zip(*rows, strict=True), strict=True):
+        proc = _processor(table, key, dialect)
+        values[key] = column if proc is None else map(proc, column)
+    for key, value in same.items():
+        values[key] = repeat(_convert(_processor(table, key, dialect), value), len(rows))
     if compiled.positiontup is not None:  # SQLite's "?" placeholders take values in the statement's order
-        pick = itemgetter(*(names.index(key) for key in compiled.positiontup))
-        connection.exec_driver_sql(compiled.string, [pick(values) for values in converted])
+        params: list[Any] = list(zip(*(values[key] for key in compiled.positiontup), strict=True))
     else:  # psycopg's "%(name)s" placeholders take each row by name
-        connection.exec_driver_sql(compiled.string, [dict(zip(names, values, strict=True)) for values in converted])
+        params = [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
+    connection.exec_driver_sql(compiled.string, params)
 
 
 def _processor(table: Table, key: str, dialect: Dialect) -> Processor:
