@@ -41,3 +41,6 @@ class WatchDelivery(Base):
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # The notify URLs that already took this alert, as keys (notify.target_key: a hash, the URLs hold tokens),
+    # space-separated: a retry goes to the others only.
+    delivered_to: Mapped[str | None] = mapped_column(Text)

@@ -19,6 +19,7 @@ from aggregator.errors import DeliveryError
 from aggregator.schedule.jobs import refresh
 from aggregator.services.context import Context
 from aggregator.services.watching import run_watches, watch_mark
+from aggregator.store.database import Database
 from aggregator.watches.alerts import Alert
 from aggregator.watches.health import watch_health
 from aggregator.watches.notify import BODY_CAP, body, masked, send, title
@@ -129,7 +130,9 @@ def test_a_private_address_is_refused_masked_and_nothing_is_sent(tmp_path: Path,
     assert f"gulf notifies json://127.0.0.1:{port}/***, json://localhost:{port}/***" in listing.stdout
 
 
-def test_a_server_that_is_down_is_recorded_then_notified_on_a_later_run(tmp_path: Path, server: TestServer) -> None:
+def test_a_url_that_is_down_is_retried_alone_and_the_others_never_get_an_alert_twice(
+    tmp_path: Path, server: TestServer
+) -> None:
     server.add("/feed", Reply(body=feedgen.rss20(feed_items(server.base))))
     server.add("/up", Reply(body=b"{}", content_type="application/json"))
     down_port = free_port()  # nothing listens there yet
@@ -142,19 +145,63 @@ def test_a_server_that_is_down_is_recorded_then_notified_on_a_later_run(tmp_path
     refresh(str(config), db_url)
     rows = deliveries(db_url)
     assert {(channel, state) for _, _, channel, state, _ in rows} == {("notify", "pending"), ("atom", "sent")}
-    assert len(posts(server)) == 1  # every URL is tried: the one that is up got the batch
+    (first,) = posts(server)  # every URL is tried: the one that is up got the batch
+    assert first["title"] == "Watch gulf: 2 new items"
+
+    # A new alert while the other URL is still down: the URL that is up gets the new one only.
+    items = [*feed_items(server.base), feedgen.item(4, server.base, title="Sinaloa Cartel lab dismantled")]
+    server.add("/feed", Reply(body=feedgen.rss20(items)))
+    crawl = agg("--config", str(config), "--db", db_url, "crawl", "-s", "wire")
+    assert crawl.returncode == 0 and "notify failed, retried later" in crawl.stderr, crawl.stderr
+    assert len(posts(server)) == 2
+    second = posts(server)[1]
+    assert second["title"] == "Watch gulf: 1 new item" and "Sinaloa Cartel lab dismantled" in second["message"]
+    assert server.url("/articles/1.html") not in second["message"]
+
     ctx = Context(config, db_url)
     db = ctx.database()
-    later = datetime.now(UTC) + timedelta(minutes=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     with TestServer(port=down_port) as receiver:
         receiver.add(SECRET_PATH, Reply(body=b"{}", content_type="application/json"))
         again = run_watches(ctx, db, now=later)
-        assert [c.sent for c in again.channels if c.channel == "notify"] == [2]
-        (sent,) = posts(receiver)
+        assert [c.sent for c in again.channels if c.channel == "notify"] == [3]
+        (sent,) = posts(receiver)  # the URL that was down gets everything it missed, in one message
     db.close()
-    assert sent["title"] == "Watch gulf: 2 new items" and server.url("/articles/1.html") in sent["message"]
-    assert len(posts(server)) == 2  # the batch is sent again to every URL: it counts as sent when all took it
+    assert sent["title"] == "Watch gulf: 3 new items" and server.url("/articles/1.html") in sent["message"]
+    assert len(posts(server)) == 2  # and the one that was up is not sent any of it again
     assert {state for *_, state, _ in deliveries(db_url)} == {"sent"}
+
+
+def test_migration_0014_keeps_queued_alerts_and_goes_both_ways(db: Database) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    from aggregator.store.database import migrate
+
+    def columns() -> set[str]:
+        return {str(c["name"]) for c in inspect(db.engine).get_columns("watch_deliveries")}
+
+    from tests.test_store_rows import _items
+
+    _items(db)  # an alert queued before the column existed, as 0013 left it (below)
+    config = Config()
+    config.set_main_option("script_location", "aggregator.models:migrations")
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0013")
+    assert "delivered_to" not in columns()
+    with db.session() as session:
+        session.execute(text(
+            "INSERT INTO watch_deliveries (watch_id, item_id, channel, state, attempts, matched_at, next_attempt_at) "
+            "SELECT 'w', id, 'notify', 'pending', 1, first_seen_at, first_seen_at FROM items "
+            "WHERE id = (SELECT min(id) FROM items)"
+        ))  # fmt: skip
+    migrate(db.engine)
+    assert "delivered_to" in columns()
+    with db.session() as session:  # kept, and with no URL recorded as reached: its retry goes to every URL
+        kept = session.execute(text("SELECT watch_id, state, delivered_to FROM watch_deliveries")).all()
+    assert [tuple(r) for r in kept] == [("w", "pending", None)]
 
 
 def test_the_failure_names_the_url_that_failed_and_apprise_logs_stay_quiet(tmp_path: Path, server: TestServer) -> None:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
@@ -53,10 +54,7 @@ def _sender(settings: Settings, channel: str, now: datetime) -> Send:
         atom.write_feed(session, settings.data_path, watch, alerts, now=now, zone=zone,
                         keep=settings.watches.feed_entries)  # fmt: skip
 
-    def by_notify(_session: Session, watch: WatchConfig, alerts: Sequence[Alert], _batch: int) -> None:
-        notify.send(watch.notify, notify.title(watch, alerts), notify.body(alerts, zone), crawl=settings.crawl)
-
-    return {"mail": by_mail, "webhook": by_webhook, "atom": by_atom, "notify": by_notify}[channel]
+    return {"mail": by_mail, "webhook": by_webhook, "atom": by_atom}[channel]  # notify: see _send_notify
 
 
 def deliver_due(db: Database, settings: Settings, watches: Sequence[WatchConfig], *, now: datetime) -> list[ChannelRun]:
@@ -87,16 +85,17 @@ def deliver_channel(
 
     Each message is its own transaction: the rows it lists are read (locked on PostgreSQL, so a second process
     skips them), sent, and marked sent in that transaction. A failure records the error and the next attempt on
-    every pending row of the channel and stops there until then.
+    every pending row of the channel and stops there until then. Notify rows remember which URLs took them: a
+    retry goes to the others only.
     """
-    send = _sender(settings, channel, now)
+    send = None if channel == "notify" else _sender(settings, channel, now)
     while True:
         with db.session() as session:
             group = _group(watch, channel)
             due = session.scalar(select(func.min(WatchDelivery.next_attempt_at)).where(*group))
             if due is None or due > now:
                 return
-            chosen = select(WatchDelivery.id, WatchDelivery.item_id).where(*group)
+            chosen = select(WatchDelivery.id, WatchDelivery.item_id, WatchDelivery.delivered_to).where(*group)
             # A feed is no message: one rewrite takes every pending alert (the feed keeps the newest feed_entries).
             size = settings.watches.feed_entries if channel == "atom" else watch.max_per_message
             chosen = chosen.order_by(WatchDelivery.id.desc() if channel == "atom" else WatchDelivery.id).limit(size)
@@ -107,6 +106,17 @@ def deliver_channel(
                 return
             ids = [row[0] for row in rows]
             alerts = load_alerts(session, sorted(row[1] for row in rows))
+            if send is None:
+                ids, messages, error = _send_notify(session, settings, watch, rows, alerts)
+                _mark_sent(session, ids, now)
+                done = {item_id for row_id, item_id, _ in rows if row_id in set(ids)}
+                run.sent += sum(1 for alert in alerts if alert.item_id in done)
+                run.messages += messages
+                if error is None:
+                    continue
+                run.error = " ".join(error.split())
+                _record_failure(session, watch, channel, settings, now, run.error)
+                return
             try:
                 if alerts:
                     send(session, watch, alerts, ids[0])
@@ -116,13 +126,53 @@ def deliver_channel(
                 return
             if channel == "atom":  # older pending alerts fall off the feed as they would have on their own
                 ids = list(session.scalars(select(WatchDelivery.id).where(*group, WatchDelivery.id <= max(ids))))
-            session.execute(
-                update(WatchDelivery)
-                .where(WatchDelivery.id.in_(ids))
-                .values(state=SENT, sent_at=now, attempts=WatchDelivery.attempts + 1, last_error=None)
-            )
+            _mark_sent(session, ids, now)
         run.sent += len(alerts)
         run.messages += 1 if alerts else 0
+
+
+def _mark_sent(session: Session, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(WatchDelivery)
+            .where(WatchDelivery.id.in_(ids))
+            .values(state=SENT, sent_at=now, attempts=WatchDelivery.attempts + 1, last_error=None)
+        )
+
+
+def _send_notify(
+    session: Session, settings: Settings, watch: WatchConfig, rows: Sequence[Any], alerts: Sequence[Alert]
+) -> tuple[list[int], int, str | None]:
+    """Send each notify URL the alerts of `rows` it has not taken yet (one message per set of alerts), and record
+    on each row the URLs that took it. Returns the rows every URL has now taken, the messages sent, and the error.
+    """
+    keys = {url: notify.target_key(url) for url in watch.notify}
+    had = {item_id: set((taken or "").split()) for _, item_id, taken in rows}
+    groups: dict[tuple[int, ...], list[str]] = {}  # the alerts a URL still needs -> the URLs that need just those
+    for url in watch.notify:
+        need = tuple(a.item_id for a in alerts if keys[url] not in had[a.item_id])
+        if need:
+            groups.setdefault(need, []).append(url)
+    by_item = {a.item_id: a for a in alerts}
+    errors, messages, zone = [], 0, settings.zone
+    for need, urls in groups.items():
+        subset = [by_item[i] for i in need]
+        try:
+            notify.send(urls, notify.title(watch, subset), notify.body(subset, zone), crawl=settings.crawl)
+            reached = urls
+        except AggregatorError as exc:
+            errors.append(str(exc))
+            reached = exc.reached if isinstance(exc, notify.NotDelivered) else []
+        messages += 1 if reached else 0
+        for item_id in need:
+            had[item_id].update(keys[url] for url in reached)
+    everyone = set(keys.values())
+    done = [row_id for row_id, item_id, _ in rows if item_id not in by_item or everyone <= had[item_id]]
+    for row_id, item_id, taken in rows:  # the others keep the URLs that took them, for the retry
+        now_taken = " ".join(sorted(had[item_id])) or None
+        if row_id not in done and now_taken != (taken or None):
+            session.execute(update(WatchDelivery).where(WatchDelivery.id == row_id).values(delivered_to=now_taken))
+    return done, messages, "; ".join(errors) or None
 
 
 def _record_failure(session: Session, watch: WatchConfig, channel: str, settings: Settings, now: datetime,

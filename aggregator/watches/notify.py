@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import re
@@ -126,8 +127,22 @@ def _problem(service: Any, policy: AddressPolicy) -> str | None:
     return None
 
 
+def target_key(url: str) -> str:
+    """The key a delivery records for a URL it reached: a hash, never the URL (which may hold a token)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+class NotDelivered(DeliveryError):
+    """Some URLs did not take the notification; `reached` are those that did (none when the check stopped it)."""
+
+    def __init__(self, message: str, reached: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.reached = list(reached)
+
+
 def send(urls: Sequence[str], subject: str, text: str, *, crawl: CrawlSettings) -> None:
-    """Notify every URL; raises DeliveryError naming each failed URL (masked) once all were tried.
+    """Notify every URL; raises NotDelivered naming each failed URL (masked) once all were tried, and saying which
+    URLs did take it.
 
     Every URL is checked first (Apprise can read it, its host is not an address the crawler would refuse): one that
     fails the check stops the batch before anything is sent, as a wrong URL would fail again on every retry."""
@@ -152,8 +167,8 @@ def send(urls: Sequence[str], subject: str, text: str, *, crawl: CrawlSettings) 
         service.redirects = False  # Apprise >= 1.11: a 3xx cannot send the alert to a host that was not checked
         services.append((url, service))
     if problems:
-        raise DeliveryError("notify: " + "; ".join(problems) + (f"; {ALLOW_HINT}" if refused else ""))
-    failed = []
+        raise NotDelivered("notify: " + "; ".join(problems) + (f"; {ALLOW_HINT}" if refused else ""))
+    failed, reached = [], []
     for url, service in services:
         sender = apprise.Apprise(asset=asset)
         sender.add(service)
@@ -164,5 +179,7 @@ def send(urls: Sequence[str], subject: str, text: str, *, crawl: CrawlSettings) 
             continue
         if not ok:
             failed.append(masked(url))
+            continue
+        reached.append(url)
     if failed:
-        raise DeliveryError(f"notify: not delivered to {', '.join(failed)} (Apprise's log: run with -v)")
+        raise NotDelivered(f"notify: not delivered to {', '.join(failed)} (Apprise's log: run with -v)", reached)
