@@ -229,7 +229,7 @@ class StorePipeline:
         the items."""
         if new_rows or updated_ids:
             self._tag(session, new_rows, updated_ids)
-            self._match_entities(session, [*(row["id"] for row in new_rows), *updated_ids])
+            self._match_entities(session, new_rows, updated_ids)
 
     def _tag(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> None:
         if self.classifier is False:
@@ -251,13 +251,13 @@ class StorePipeline:
             self.classifier = False
         self.tagging_cpu += time.process_time() - started
 
-    def _match_entities(self, session: Session, item_ids: list[int]) -> None:
+    def _match_entities(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> None:
         if self.entity_matcher is False:
             return
         try:
             # Here, not at the top: as for the classifier, a crawl that stores nothing never builds the matcher.
             from aggregator.classify.entities import matcher_for
-            from aggregator.classify.entity_tagging import match_items, sync_entities
+            from aggregator.classify.entity_tagging import match_items, match_new_items, sync_entities
             from aggregator.config.entities import load_entities
 
             with session.begin_nested():
@@ -266,7 +266,9 @@ class StorePipeline:
                     sync_entities(session, entities)
                     self.entity_matcher = matcher_for(entities)
                 if self.entity_matcher.ids:  # an empty entities.toml: nothing to find (the parent's catch-up marks)
-                    match_items(session, self.entity_matcher, item_ids, now=datetime.now(UTC))
+                    now = datetime.now(UTC)
+                    match_new_items(session, self.entity_matcher, new_rows, now=now)
+                    match_items(session, self.entity_matcher, updated_ids, now=now)
         except Exception as exc:  # an entities.toml problem must cost mentions, not the crawl
             log.warning("entities: matching disabled for this crawl: %s", error_line(exc))
             self.entity_matcher = False

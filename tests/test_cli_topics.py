@@ -117,9 +117,10 @@ def test_crawl_tags_and_the_reporter_corrects(tmp_path: Path, server: TestServer
     assert refused.returncode != 0 and "newer" in refused.stderr
 
 
-def test_the_crawl_tags_new_items_as_tagging_them_from_the_database_does(tmp_path: Path, server: TestServer) -> None:
+def test_the_crawl_tags_and_matches_new_items_as_the_database_would(tmp_path: Path, server: TestServer) -> None:
     # The crawl classifies new items from the rows it has just stored, not from a read back; `tag --all` reads
-    # them from the database. Both must store the same tags, down to the explanation, for items whose stored
+    # them from the database. Both must store the same tags, down to the explanation (and the same entity
+    # mentions), for items whose stored
     # text differs from the feed's: HTML and entities in the summary, a control character, a title cut to size.
     config, db = _setup(tmp_path, server)
     odd = [
@@ -140,7 +141,15 @@ def test_the_crawl_tags_new_items_as_tagging_them_from_the_database_does(tmp_pat
         conn.close()
         return {(r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5])) for r in rows}
 
-    by_crawl = stored()
+    def mentions() -> set[tuple[object, ...]]:
+        conn = sqlite3.connect(tmp_path / "topics.sqlite")
+        rows = conn.execute("SELECT item_id, entity_id, field, surface, count, start FROM entity_mentions").fetchall()
+        scans = conn.execute("SELECT count(DISTINCT item_id) FROM entity_scans").fetchone()[0]
+        conn.close()
+        return {*rows, ("scanned", scans)}
+
+    by_crawl, found_by_crawl = stored(), mentions()
+    assert len(found_by_crawl) > 4 and ("scanned", len(entries)) in found_by_crawl
     conn = sqlite3.connect(tmp_path / "topics.sqlite")
     titles = [t for (t,) in conn.execute("SELECT title FROM items ORDER BY id")]
     conn.close()
@@ -149,6 +158,10 @@ def test_the_crawl_tags_new_items_as_tagging_them_from_the_database_does(tmp_pat
     retag = agg(*base, "tag", "--all")
     assert retag.returncode == 0 and f"tagged {len(entries)} item(s)" in retag.stdout, retag.stderr
     assert stored() == by_crawl
+    # The same for entity mentions: the crawl matched its rows; --rematch reads every item back.
+    rematch = agg(*base, "entities", "--rematch")
+    assert rematch.returncode == 0 and f"matched {len(entries)} item(s)" in rematch.stderr, rematch.stderr
+    assert mentions() == found_by_crawl
 
 
 def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ entities themselves (so that search, pages and the digest can name them without 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,19 +61,36 @@ def match_items(session: Session, matcher: Matcher, ids: Sequence[int], *, now: 
     for start in range(0, len(ids), BATCH):
         chunk = list(ids[start : start + BATCH])
         rows = session.execute(select(Item.id, *FIELD_COLUMNS.values()).where(Item.id.in_(chunk))).all()
-        mentions: list[dict[str, Any]] = []
-        for row in rows:
-            fields = dict(zip(FIELD_COLUMNS, row[1:], strict=True))
-            mentions += mention_rows(row[0], matcher.match(fields))
         found = [r[0] for r in rows]
         session.execute(delete(EntityMention).where(EntityMention.item_id.in_(found)))
         session.execute(delete(EntityScan).where(EntityScan.item_id.in_(found)))
-        if mentions:
-            session.execute(insert(EntityMention.__table__), mentions)  # type: ignore[arg-type]
-        scans = [(i,) for i in found]
-        insert_rows(session, SCANS, ("item_id",), scans, {"fingerprint": matcher.fingerprint, "matched_at": now})
-        stored += len(mentions)
+        fields = [(r[0], dict(zip(FIELD_COLUMNS, r[1:], strict=True))) for r in rows]
+        stored += _store_matches(session, matcher, fields, now)
     return stored
+
+
+def match_new_items(session: Session, matcher: Matcher, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> int:
+    """Match items stored in this transaction, given as their stored rows (as `tagging.tag_new_items` takes them):
+    they have no mentions yet, so nothing is read back or deleted. Returns how many mentions were stored."""
+    stored = 0
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        fields = [(r["id"], {name: r[column.key] for name, column in FIELD_COLUMNS.items()}) for r in chunk]
+        stored += _store_matches(session, matcher, fields, now)
+    return stored
+
+
+def _store_matches(
+    session: Session, matcher: Matcher, items: Sequence[tuple[int, dict[str, Any]]], now: datetime
+) -> int:
+    mentions: list[dict[str, Any]] = []
+    for item_id, fields in items:
+        mentions += mention_rows(item_id, matcher.match(fields))
+    if mentions:
+        session.execute(insert(EntityMention.__table__), mentions)  # type: ignore[arg-type]
+    scans = [(item_id,) for item_id, _ in items]
+    insert_rows(session, SCANS, ("item_id",), scans, {"fingerprint": matcher.fingerprint, "matched_at": now})
+    return len(mentions)
 
 
 def unmatched_ids(session: Session, fingerprint: str, *, everything: bool = False) -> Iterator[list[int]]:
