@@ -13,6 +13,7 @@ AggregatorError                 one clear line for the user, no traceback needed
 ├── MailError                   the SMTP server refused or could not be reached
 ├── CaptureError                a WARC capture cannot be written (full disk) or read (file removed or damaged)
 ├── DeliveryError               a watch's alert could not be delivered (webhook refused, failed or unreachable)
+│   └── NotDelivered            some notify URLs did not take it; says which did, so the retry skips them
 ├── DistributedError            distributed mode cannot run: Celery missing, SQLite, broker unreachable
 └── Busy                        another process holds the crawl lock
 
@@ -23,6 +24,7 @@ fetch log (aggregator.spiders.failures); tests/test_errors.py keeps this tree an
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 
 class AggregatorError(Exception):
@@ -86,6 +88,15 @@ class MailError(AggregatorError):
 
 class DeliveryError(AggregatorError):
     """A watch's alert could not be delivered: a webhook refused, failed, unreachable, or a private address."""
+
+
+class NotDelivered(DeliveryError):
+    """Some notify URLs did not take the notification; `reached` are those that did (none when the check stopped
+    it before sending)."""
+
+    def __init__(self, message: str, reached: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.reached = list(reached)
 
 
 class DigestError(AggregatorError):

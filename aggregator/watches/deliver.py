@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.config.settings import Settings
 from aggregator.config.watches import WatchConfig
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, NotDelivered
 from aggregator.models import WatchDelivery
 from aggregator.store.database import Database
 from aggregator.watches import atom, mail, notify, webhook
@@ -162,7 +162,7 @@ def _send_notify(
             reached = urls
         except AggregatorError as exc:
             errors.append(str(exc))
-            reached = exc.reached if isinstance(exc, notify.NotDelivered) else []
+            reached = exc.reached if isinstance(exc, NotDelivered) else []
         messages += 1 if reached else 0
         for item_id in need:
             had[item_id].update(keys[url] for url in reached)

@@ -13,7 +13,7 @@ from typing import Any
 from aggregator.config.settings import CrawlSettings
 from aggregator.config.watches import WatchConfig
 from aggregator.crawl.addresses import ALLOW_HINT, AddressPolicy, host_key, parse_address, resolve
-from aggregator.errors import DeliveryError
+from aggregator.errors import DeliveryError, NotDelivered
 from aggregator.text import CONTROL_CHARS
 from aggregator.watches.alerts import Alert
 
@@ -130,14 +130,6 @@ def _problem(service: Any, policy: AddressPolicy) -> str | None:
 def target_key(url: str) -> str:
     """The key a delivery records for a URL it reached: a hash, never the URL (which may hold a token)."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-
-
-class NotDelivered(DeliveryError):
-    """Some URLs did not take the notification; `reached` are those that did (none when the check stopped it)."""
-
-    def __init__(self, message: str, reached: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.reached = list(reached)
 
 
 def send(urls: Sequence[str], subject: str, text: str, *, crawl: CrawlSettings) -> None:
