@@ -276,6 +276,28 @@ def test_distributed_mode_on_sqlite_is_one_clear_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_host_in_flight_waits_until_its_sources_are_fetched_and_not_for_requeue_after() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.distributed.batches import Batch
+    from aggregator.distributed.scheduler import Queued
+
+    queued = Queued(requeue_after=1800)
+    at = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    queued.add(Batch(["a", "b"], ["wire.example"]), {"wire.example": {"a", "b"}}, 100.0, at)
+    due = {"a", "b"}
+    assert queued.sources() == {"a", "b"}
+    assert queued.pending(due, 101.0, {"a": None, "b": None}) == {"wire.example"}  # not fetched yet
+    before = at - timedelta(minutes=5)
+    assert queued.pending(due, 102.0, {"a": at + timedelta(seconds=3), "b": before}) == {"wire.example"}  # one of two
+    # Both fetched since it was queued, and due again at once (a tick never saw them not due): no longer in flight.
+    assert queued.pending(due, 103.0, {"a": at + timedelta(seconds=3), "b": at + timedelta(seconds=4)}) == set()
+    queued.add(Batch(["a"], ["wire.example"]), {"wire.example": {"a"}}, 200.0, at)
+    assert queued.pending(set(), 201.0, {}) == set()  # not due any more
+    queued.add(Batch(["a"], ["wire.example"]), {"wire.example": {"a"}}, 300.0, at)
+    assert queued.pending({"a"}, 300.0 + 1800, {}) == set()  # requeue_after passed
+
+
 @needs_broker
 @pytest.mark.slow
 def test_two_workers_store_exactly_what_one_process_stores(

@@ -7,16 +7,19 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.crawl.state import due_source_ids, sync_sources
 from aggregator.distributed.app import TASK_NAME, make_app, open_database, require_celery
 from aggregator.distributed.batches import Batch, host_of, make_batches
 from aggregator.distributed.locks import holds_lead, leadership
+from aggregator.models import Source
 from aggregator.services.context import Context
 from aggregator.store.database import Database
 
@@ -25,22 +28,29 @@ log = logging.getLogger(__name__)
 
 class Queued:
     """What this scheduler has queued and not yet seen crawled: a host with a batch in flight gets no second one
-    (its new due sources wait a tick) until that batch's sources are no longer due or `requeue_after` passes."""
+    (its new due sources wait a tick) until that batch's sources are no longer due, have all been fetched since it
+    was queued, or `requeue_after` passes."""
 
     def __init__(self, requeue_after: float) -> None:
         self.requeue_after = requeue_after
-        self.hosts: dict[str, tuple[float, set[str]]] = {}
+        self.hosts: dict[str, tuple[float, datetime, set[str]]] = {}
 
-    def pending(self, due: set[str], now: float) -> set[str]:
-        """Hosts still in flight; forgets the others."""
-        for host, (at, ids) in list(self.hosts.items()):
-            if now - at >= self.requeue_after or not ids & due:
+    def sources(self) -> set[str]:
+        """The ids of every source in flight."""
+        return {sid for _, _, ids in self.hosts.values() for sid in ids}
+
+    def pending(self, due: set[str], now: float, fetched: Mapping[str, datetime | None]) -> set[str]:
+        """Hosts still in flight; forgets the others. `fetched`: when each source in flight was last fetched (a
+        source crawled and due again at once, before a tick saw it not due, must not wait for `requeue_after`)."""
+        for host, (at, queued_at, ids) in list(self.hosts.items()):
+            crawled = all((when := fetched.get(sid)) is not None and when >= queued_at for sid in ids)
+            if now - at >= self.requeue_after or not ids & due or crawled:
                 del self.hosts[host]
         return set(self.hosts)
 
-    def add(self, batch: Batch, host_sources: dict[str, set[str]], now: float) -> None:
+    def add(self, batch: Batch, host_sources: dict[str, set[str]], now: float, queued_at: datetime) -> None:
         for host in batch.hosts:
-            self.hosts[host] = (now, host_sources[host])
+            self.hosts[host] = (now, queued_at, host_sources[host])
 
 
 def tick(ctx: Context, db: Database, app: Any, queued: Queued) -> int:
@@ -51,8 +61,11 @@ def tick(ctx: Context, db: Database, app: Any, queued: Queued) -> int:
     with db.session() as session:
         sync_sources(session, catalog)
         due = [sid for sid in due_source_ids(session, now) if sid in configs]
+        in_flight = queued.sources()
+        last_fetch = select(Source.id, Source.last_fetch_at).where(Source.id.in_(in_flight))
+        fetched = dict(session.execute(last_fetch).tuples().all()) if in_flight else {}
     hosts = {sid: host_of(configs[sid].url) for sid in due}
-    busy = queued.pending(set(due), time.monotonic())
+    busy = queued.pending(set(due), time.monotonic(), fetched)
     fresh = [(sid, hosts[sid]) for sid in due if hosts[sid] not in busy]
     host_sources: dict[str, set[str]] = {}
     for sid, host in fresh:
@@ -66,7 +79,7 @@ def tick(ctx: Context, db: Database, app: Any, queued: Queued) -> int:
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 2.0},
         )
-        queued.add(batch, host_sources, time.monotonic())
+        queued.add(batch, host_sources, time.monotonic(), now)
         sent += 1
     if sent:
         log.info("scheduler: queued %d source(s) in %d batch(es); %d due in all", len(fresh), sent, len(due))
