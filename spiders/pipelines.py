@@ -161,7 +161,7 @@ class StorePipeline:
                         )
                     )
                 insert_fetch_log(session, log_rows)
-                self._classify(
+                tagged = self._classify(
                     session, [i for r in results for i in r.new_rows], [i for r in results for i in r.updated_ids]
                 )
         except (SQLAlchemyError, AggregatorError, ValueError, KeyError):
@@ -169,6 +169,7 @@ class StorePipeline:
             for report in reports:
                 self._store_report(report)
             return
+        self.tagged += tagged  # counted once committed: a batch stored again one by one is tagged again
         for report, result in zip(reports, results, strict=True):
             self._after_store(report, result)
 
@@ -210,7 +211,8 @@ class StorePipeline:
                         fulltext=bool(task and task.fulltext),
                         rng=self.rng,
                     )
-                    self._classify(session, result.new_rows, result.updated_ids)
+                    tagged = self._classify(session, result.new_rows, result.updated_ids)
+                self.tagged += tagged
                 break
             except IntegrityError as exc:
                 # Another writer stored one of these entries between our lookup and insert: look again.
@@ -222,18 +224,20 @@ class StorePipeline:
                 return
         self._after_store(report, result)
 
-    def _classify(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> None:
+    def _classify(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> int:
         """Tag and match entities in the items just stored, in the transaction that stores them: readers never see a
         new item untagged, and no second commit and re-opened session are paid per batch. Each runs in a savepoint:
         a classifier or entities.toml problem costs tags or mentions (the parent catches up after the crawl), never
-        the items."""
-        if new_rows or updated_ids:
-            self._tag(session, new_rows, updated_ids)
-            self._match_entities(session, new_rows, updated_ids)
+        the items. Returns how many items were tagged."""
+        if not new_rows and not updated_ids:
+            return 0
+        tagged = self._tag(session, new_rows, updated_ids)
+        self._match_entities(session, new_rows, updated_ids)
+        return tagged
 
-    def _tag(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> None:
+    def _tag(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> int:
         if self.classifier is False:
-            return
+            return 0
         started = time.process_time()
         try:
             # Here, not at the top: a crawl with nothing to tag never loads the classifier's modules.
@@ -245,11 +249,12 @@ class StorePipeline:
             with session.begin_nested():
                 tagged = tag_new_items(session, self.classifier, new_rows, now=now)
                 tagged += tag_items(session, self.classifier, updated_ids, now=now)
-            self.tagged += tagged
         except Exception as exc:  # a classifier problem must cost tags, not the crawl
             log.warning("classify: tagging disabled for this crawl: %s", error_line(exc))
             self.classifier = False
-        self.tagging_cpu += time.process_time() - started
+            tagged = 0
+        self.tagging_cpu += time.process_time() - started  # all of it: work lost to a rollback was spent too
+        return tagged
 
     def _match_entities(self, session: Session, new_rows: list[dict[str, Any]], updated_ids: list[int]) -> None:
         if self.entity_matcher is False:

@@ -164,6 +164,39 @@ def test_the_crawl_tags_and_matches_new_items_as_the_database_would(tmp_path: Pa
     assert mentions() == found_by_crawl
 
 
+def test_the_crawl_counts_each_stored_item_tagged_once_when_a_batch_is_stored_again(
+    tmp_path: Path, server: TestServer, postgres_url: str
+) -> None:
+    # One source's items are refused when the batch commits (a deferred trigger, as a failure at commit time is):
+    # the batch, already tagged, is rolled back and stored again report by report, and tagged again. The tags of
+    # the first try went with the rollback: the crawl must not count them.
+    config, _ = _setup(tmp_path, server)
+    tables = []
+    for n in range(6):
+        title = "REFUSED cartel story" if n == 3 else f"Cartel story {n}"
+        entries = [feedgen.item(k, f"{server.base}/f{n}", title=f"{title} {k}") for k in range(3)]
+        tables.append(source(f"s{n}", server.add(f"/f{n}.xml", Reply(body=feedgen.rss20(entries)))))
+    (config / "sources.toml").write_text("".join(tables))
+    database = Database(postgres_url)
+    with database.session() as session:
+        session.execute(text(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.title LIKE 'REFUSED%' THEN "
+            "RAISE EXCEPTION 'refused for this test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        ))  # fmt: skip
+        session.execute(text(
+            "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON items DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        ))  # fmt: skip
+    crawl = agg("--config", str(config), "--db", postgres_url, "crawl")
+    with database.session() as session:
+        stored = session.scalar(text("SELECT count(*) FROM items"))
+        tags = session.scalar(text("SELECT count(DISTINCT item_id) FROM item_topics"))
+    database.close()
+    (log_file,) = (config.parent / "data" / "logs").glob("crawl-*.log")
+    assert stored == tags == 15, crawl.stderr
+    assert f"tagged {stored} item(s) by topic in the crawl (" in crawl.stderr, (crawl.stderr, log_file.read_text())
+
+
 def test_evaluate_reports_and_rejects_bad_files(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
