@@ -402,7 +402,10 @@ def test_broker_restart_mid_run_scheduler_and_workers_carry_on(
         # Due again while the broker is away: the scheduler cannot queue them until it is back. The broker stays
         # away until the scheduler has tried (a fixed sleep could end before its next tick on a loaded machine).
         cluster.execute("UPDATE sources SET next_check_at = NULL")
-        wait_for(lambda: "broker" in cluster.log("scheduler"), 90, "the scheduler to find the broker away")
+        try:
+            wait_for(lambda: "broker" in cluster.log("scheduler"), 90, "the scheduler to find the broker away")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log:\n{cluster.log('scheduler')}\nworker:\n{cluster.log('w1')}") from None
     finally:
         subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
     wait_for(lambda: cluster.fetched(2), 150, "the second round, after the broker came back")
