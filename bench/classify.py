@@ -31,7 +31,7 @@ from aggregator.classify.classifier import Classifier  # noqa: E402
 from aggregator.classify.examples import SEED_PATH, examples_from_records, load_records  # noqa: E402
 from aggregator.classify.rules import RuleEngine  # noqa: E402
 from aggregator.classify.topics import load_topics  # noqa: E402
-from bench import crawl as crawl_bench  # noqa: E402
+from bench.items import crawl_length_items  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,11 +52,6 @@ def taking_turns(fns: list[Callable[[], object]], runs: int) -> list[float]:
             fn()
             spent.append(time.process_time() - start)
     return [statistics.median(spent) for spent in times]
-
-
-def crawl_length_items(n: int, rng: random.Random) -> list[dict]:
-    """Items as bench/crawl.py's feeds carry them: a 9-word title and 3-6 paragraphs of HTML (about 1 KB)."""
-    return [{"title": crawl_bench.title(rng), "summary": crawl_bench.summary(rng), "lang": "en"} for _ in range(n)]
 
 
 def rules_only(engine: RuleEngine, batch: list[dict]) -> Callable[[], object]:

@@ -34,42 +34,10 @@ from aggregator.config.sources import parse_sources  # noqa: E402
 from aggregator.parse.feeds import parse_feed  # noqa: E402
 from aggregator.spiders.process import crawl_sources  # noqa: E402
 from aggregator.store.database import Database  # noqa: E402
+from bench.classify import batched, crawl_length_cost, median_time  # noqa: E402
+from bench.items import WORDS, crawl_length_items, summary, title  # noqa: E402
 from tests import feedgen  # noqa: E402
 from tests.httpserver import Reply, TestServer  # noqa: E402
-
-WORDS = (
-    "cartel border patrol seizure fentanyl port entry smuggling tunnel sicarios plaza extortion migrants "
-    "asylum shelter customs inspection officers federal prosecutors indictment network laundering Sinaloa "
-    "Jalisco Sonora Chihuahua Tamaulipas Nogales Laredo checkpoint trafficking weapons rifles ammunition "
-    "attack designation terrorist financing sanctions Treasury authorities investigation arrests police"
-).split()
-
-
-# Ordinary news prose around the beat's terms: real summaries are not lists of keywords (and a keyword salad
-# makes the rule engine check proximity on every word).
-COMMON = (
-    "the a of to and in that for on with as said was were by at from officials on tuesday wednesday week "
-    "last year after before people local state federal government told reporters according statement report "
-    "city town region area near where which while during more than about other their its has have had been "
-    "would could also new two three four five hundred thousand million early late morning night since when"
-).split()
-
-
-def _word(rng: random.Random) -> str:
-    return rng.choice(WORDS) if rng.random() < 0.12 else rng.choice(COMMON)
-
-
-def summary(rng: random.Random) -> str:
-    paragraphs = []
-    for _ in range(rng.randint(3, 6)):
-        words = [_word(rng) for _ in range(rng.randint(25, 45))]
-        link = f'<a href="/topic/{rng.choice(WORDS)}">{words[0]}</a>'
-        paragraphs.append(f"<p>{' '.join(words[1:])} {link} <em>{rng.choice(WORDS)}</em>.</p>")
-    return "".join(paragraphs)
-
-
-def title(rng: random.Random) -> str:
-    return " ".join(_word(rng) for _ in range(9))
 
 
 def build_feeds(base: str, feeds: int, items: int) -> list[bytes]:
@@ -225,7 +193,6 @@ def classifier_alone(db: Database, settings: Settings, repo_config: Path) -> tup
     from aggregator.classify.tagging import BATCH, load_classifier
     from aggregator.classify.topics import load_topics
     from aggregator.models import Item
-    from bench.classify import crawl_length_cost, crawl_length_items
 
     topics = load_topics(repo_config)
     clf = load_classifier(settings, topics)
@@ -233,10 +200,7 @@ def classifier_alone(db: Database, settings: Settings, repo_config: Path) -> tup
         rows = session.execute(select(Item.title, Item.summary_text, Item.text, Item.language)).all()
     stored = [r._asdict() for r in rows]
     clf.predict(stored[:BATCH])  # the crawl's process has warmed its caches by then too
-    started = time.process_time()
-    for start in range(0, len(stored), BATCH):
-        clf.predict(stored[start : start + BATCH])
-    on_stored = (time.process_time() - started) / len(stored) * 1000
+    on_stored = median_time(batched(clf, stored), runs=1) / len(stored) * 1000
     _, made = crawl_length_cost(clf, RuleEngine(topics), crawl_length_items(1000, random.Random(7)), runs=5)
     return on_stored, made
 

@@ -24,7 +24,8 @@ from aggregator.services.context import Context  # noqa: E402
 from aggregator.services.watching import run_watches, watch_mark  # noqa: E402
 from aggregator.spiders.process import crawl_sources  # noqa: E402
 from aggregator.store.database import Database  # noqa: E402
-from bench.crawl import WORDS, build_feeds  # noqa: E402
+from bench.crawl import build_feeds  # noqa: E402
+from bench.items import WORDS  # noqa: E402
 from tests.httpserver import Reply, TestServer  # noqa: E402
 
 SETTINGS = (
