@@ -190,7 +190,7 @@ class StorePipeline:
             }
         )
         task = self.tasks.get(report.source_id)
-        if task and task.fulltext and result.new_ids:
+        if task and task.fulltext and result.new_rows:
             self._queue_articles(report.source_id, result.new_ids)
         if task and task.fulltext and result.updated_ids and self.settings.capture.enabled:
             self._queue_refetches(report.source_id, result.updated_ids)

@@ -44,7 +44,6 @@ _UNSTORABLE_MAP: dict[int, str | None] = {
 class IngestResult:
     """What storing one batch of entries did."""
 
-    new_ids: list[int] = field(default_factory=list)
     # The new items' rows as stored, each with its id: what the crawl classifies, without reading them back.
     new_rows: list[dict[str, Any]] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
@@ -53,8 +52,12 @@ class IngestResult:
     duplicates: int = 0
 
     @property
+    def new_ids(self) -> list[int]:
+        return [row["id"] for row in self.new_rows]
+
+    @property
     def new(self) -> int:
-        return len(self.new_ids)
+        return len(self.new_rows)
 
 
 def storable_text(value: str) -> str:
@@ -175,7 +178,6 @@ def store_entries(
 
     if new_rows:
         for index, item_id in enumerate(_insert_items(session, new_rows)):
-            result.new_ids.append(item_id)
             new_rows[index]["id"] = item_id
             result.new_rows.append(new_rows[index])
             for s in pending_new[index]:
