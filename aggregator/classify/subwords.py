@@ -67,8 +67,9 @@ def word_vectors(words: Sequence[str], ngrams: dict[str, int], idf: np.ndarray) 
         lengths.append(len(found))
     rows = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
     # An n-gram met twice in a word ("ana" in "banana") is one entry of count 2, entries in column order.
-    keys, counts = np.unique(rows * max(1, len(ngrams)) + np.array(cols, dtype=np.int64), return_counts=True)
-    row, col = np.divmod(keys, max(1, len(ngrams)))
+    span = max(1, len(ngrams))
+    keys, counts = np.unique(rows * span + np.array(cols, dtype=np.int64), return_counts=True)
+    row, col = np.divmod(keys, span)
     data = counts * idf[col]
     norms = np.sqrt(np.bincount(row, weights=data * data, minlength=len(words)))
     data = data * (1 / np.where(norms > 0, norms, 1.0))[row]

@@ -107,11 +107,8 @@ def deliver_channel(
             ids = [row[0] for row in rows]
             alerts = load_alerts(session, sorted(row[1] for row in rows))
             if send is None:
-                ids, messages, error = _send_notify(session, settings, watch, rows, alerts)
+                ids, error = _send_notify(session, settings, watch, rows, alerts, run)
                 _mark_sent(session, ids, now)
-                done = {item_id for row_id, item_id, _ in rows if row_id in set(ids)}
-                run.sent += sum(1 for alert in alerts if alert.item_id in done)
-                run.messages += messages
                 if error is None:
                     continue
                 run.error = " ".join(error.split())
@@ -141,10 +138,16 @@ def _mark_sent(session: Session, ids: Sequence[int], now: datetime) -> None:
 
 
 def _send_notify(
-    session: Session, settings: Settings, watch: WatchConfig, rows: Sequence[Any], alerts: Sequence[Alert]
-) -> tuple[list[int], int, str | None]:
+    session: Session,
+    settings: Settings,
+    watch: WatchConfig,
+    rows: Sequence[Any],
+    alerts: Sequence[Alert],
+    run: ChannelRun,
+) -> tuple[list[int], str | None]:
     """Send each notify URL the alerts of `rows` it has not taken yet (one message per set of alerts), and record
-    on each row the URLs that took it. Returns the rows every URL has now taken, the messages sent, and the error.
+    on each row the URLs that took it. Returns the rows every URL has now taken, and the error; `run` counts the
+    messages and the alerts every URL has.
     """
     keys = {url: notify.target_key(url) for url in watch.notify}
     had = {item_id: set((taken or "").split()) for _, item_id, taken in rows}
@@ -154,7 +157,7 @@ def _send_notify(
         if need:
             groups.setdefault(need, []).append(url)
     by_item = {a.item_id: a for a in alerts}
-    errors, messages, zone = [], 0, settings.zone
+    errors, zone = [], settings.zone
     for need, urls in groups.items():
         subset = [by_item[i] for i in need]
         try:
@@ -163,16 +166,17 @@ def _send_notify(
         except AggregatorError as exc:
             errors.append(str(exc))
             reached = exc.reached if isinstance(exc, NotDelivered) else []
-        messages += 1 if reached else 0
+        run.messages += 1 if reached else 0
         for item_id in need:
             had[item_id].update(keys[url] for url in reached)
     everyone = set(keys.values())
-    done = [row_id for row_id, item_id, _ in rows if item_id not in by_item or everyone <= had[item_id]]
+    complete = {item_id for item_id, took in had.items() if item_id not in by_item or everyone <= took}
+    run.sent += len(complete & by_item.keys())
     for row_id, item_id, taken in rows:  # the others keep the URLs that took them, for the retry
         now_taken = " ".join(sorted(had[item_id])) or None
-        if row_id not in done and now_taken != (taken or None):
+        if item_id not in complete and now_taken != (taken or None):
             session.execute(update(WatchDelivery).where(WatchDelivery.id == row_id).values(delivered_to=now_taken))
-    return done, messages, "; ".join(errors) or None
+    return [row_id for row_id, item_id, _ in rows if item_id in complete], "; ".join(errors) or None
 
 
 def _record_failure(session: Session, watch: WatchConfig, channel: str, settings: Settings, now: datetime,
